@@ -1,0 +1,28 @@
+// Unit tests live beside the code (*.spec.ts); e2e tests boot the real app against PostgreSQL and Redis (test/, *.e2e-spec.ts).
+const tsJest = ['ts-jest', { isolatedModules: true, diagnostics: false }];
+// @fastify/static ships one ESM-only dependency; Node requires it natively, Jest needs it transpiled.
+const esmJs = ['ts-jest', { isolatedModules: true, diagnostics: false, tsconfig: { allowJs: true, module: 'commonjs', target: 'es2022' } }];
+const transform = { '^.+\\.ts$': tsJest, '/node_modules/.+/content-disposition/.+\\.js$': esmJs };
+const transformIgnorePatterns = ['^(?!.*/node_modules/content-disposition/).*/node_modules/'];
+module.exports = {
+  projects: [
+    {
+      displayName: 'unit',
+      testEnvironment: 'node',
+      roots: ['<rootDir>/src'],
+      testMatch: ['**/*.spec.ts'],
+      transform,
+      transformIgnorePatterns,
+    },
+    {
+      displayName: 'e2e',
+      testEnvironment: 'node',
+      roots: ['<rootDir>/test'],
+      testMatch: ['**/*.e2e-spec.ts'],
+      transform,
+      transformIgnorePatterns,
+      setupFiles: ['<rootDir>/test/support/setup-env.ts'],
+    },
+  ],
+  testTimeout: 60_000,
+};

@@ -1,0 +1,47 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { BullModule } from '@nestjs/bullmq';
+import { ThrottlerModule } from '@nestjs/throttler';
+import { LoggerModule } from 'nestjs-pino';
+import { AuthModule } from './auth/auth.module';
+import { AppConfig } from './config/app-config';
+import { ConfigModule } from './config/config.module';
+import { DatabaseModule } from './database/database.module';
+import { HttpExceptionFilter } from './common/http-exception.filter';
+import { HealthModule } from './health/health.module';
+import { RedisModule } from './redis/redis.module';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggerModule.forRoot({
+          pinoHttp: {
+            level: config.LOG_LEVEL,
+            transport: config.LOG_PRETTY ? { target: 'pino-pretty' } : undefined,
+            // Keys are secrets: never logged.
+            redact: {
+              paths: ['req.headers.authorization', 'req.headers["dapr-api-token"]', 'req.headers.cookie', 'apiKey', '*.apiKey'],
+              censor: '[redacted]',
+            },
+            autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' },
+            customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug'),
+          },
+        }),
+        DatabaseModule,
+        RedisModule,
+        BullModule.forRoot({
+          connection: { url: config.REDIS_URL, maxRetriesPerRequest: null, enableOfflineQueue: true },
+          prefix: `${config.REDIS_PREFIX}:bull`,
+        }),
+        ThrottlerModule.forRoot([{ name: 'default', ttl: 60_000, limit: config.SYNCHRONIZE_ANONYMOUS_PER_MINUTE }]),
+        AuthModule,
+        HealthModule,
+      ],
+      providers: [{ provide: APP_FILTER, useClass: HttpExceptionFilter }],
+    };
+  }
+}

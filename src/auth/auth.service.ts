@@ -1,0 +1,90 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { AppConfig } from '../config/app-config';
+import { RedisService } from '../redis/redis.service';
+import { ApiKeyEntity } from './api-key.entity';
+import { KeyHasher } from './key-hasher';
+import { BOOTSTRAP_OWNER_ID, Principal } from './principal';
+
+interface CacheEntry {
+  principal: Principal;
+  until: number;
+}
+
+/**
+ * Turns an API key into a Principal. Verified keys are remembered briefly so the lock hot path
+ * costs one database round trip, not two; a revocation clears every instance's cache through
+ * Redis at once, and the short TTL bounds staleness if that message is lost.
+ */
+@Injectable()
+export class AuthService implements OnModuleInit {
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly invalidationChannel: string;
+
+  constructor(
+    @InjectRepository(ApiKeyEntity) private readonly keys: Repository<ApiKeyEntity>,
+    private readonly hasher: KeyHasher,
+    private readonly config: AppConfig,
+    private readonly redis: RedisService,
+  ) {
+    this.invalidationChannel = redis.key('auth-invalidate');
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.redis.subscribe(this.invalidationChannel, () => this.cache.clear());
+    this.redis.onReconnect(() => this.cache.clear());
+  }
+
+  async verify(key: string): Promise<Principal | null> {
+    if (!key || key.length > 512) return null;
+    if (this.config.OWNER_TOKEN && this.hasher.equal(key, this.config.OWNER_TOKEN)) {
+      return {
+        userId: BOOTSTRAP_OWNER_ID,
+        name: 'owner-token',
+        role: 'owner',
+        kind: 'bootstrap',
+        repositories: null,
+        keyId: null,
+      };
+    }
+    const hash = this.hasher.hash(key);
+    const now = Date.now();
+    const cached = this.cache.get(hash);
+    if (cached && cached.until > now) return cached.principal;
+    const row = await this.keys
+      .createQueryBuilder('k')
+      .innerJoinAndSelect('k.user', 'u')
+      .where('k.key_hash = :hash', { hash })
+      .andWhere('k.revoked_at IS NULL')
+      .andWhere('u.revoked_at IS NULL')
+      .andWhere('(k.expires_at IS NULL OR k.expires_at > now())')
+      .getOne();
+    if (!row) {
+      this.cache.delete(hash);
+      return null;
+    }
+    const principal: Principal = {
+      userId: row.user.id,
+      name: row.user.name,
+      role: row.user.role,
+      kind: row.user.kind,
+      repositories: row.user.repositories,
+      keyId: row.id,
+    };
+    let until = now + this.config.AUTH_CACHE_TTL_MS;
+    if (row.expiresAt) until = Math.min(until, row.expiresAt.getTime());
+    if (this.config.AUTH_CACHE_TTL_MS > 0) {
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(hash, { principal, until });
+    }
+    void this.keys.update({ id: row.id }, { lastUsedAt: new Date() }).catch(() => undefined);
+    return principal;
+  }
+
+  /** Called after any revocation: forget verified keys here and on every other instance. */
+  async invalidate(): Promise<void> {
+    this.cache.clear();
+    await this.redis.publish(this.invalidationChannel, 'all');
+  }
+}

@@ -1,0 +1,33 @@
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Keys carry 256 bits of randomness, so one fast SHA-256 is a safe stored form
+ * (a slow password hash only matters for guessable secrets).
+ */
+export abstract class KeyHasher {
+  abstract newKey(): string;
+  abstract newUuidKey(): string;
+  abstract hash(key: string): string;
+  abstract equal(a: string, b: string): boolean;
+}
+
+export class Sha256KeyHasher extends KeyHasher {
+  newKey(): string {
+    return `mtx_${randomBytes(32).toString('base64url')}`;
+  }
+
+  /** synchronize clients expect a UUID-shaped key (122 random bits). */
+  newUuidKey(): string {
+    return randomUUID();
+  }
+
+  hash(key: string): string {
+    return createHash('sha256').update(key, 'utf8').digest('hex');
+  }
+
+  equal(a: string, b: string): boolean {
+    const ha = Buffer.from(this.hash(a), 'hex');
+    const hb = Buffer.from(this.hash(b), 'hex');
+    return timingSafeEqual(ha, hb);
+  }
+}

@@ -1,0 +1,97 @@
+import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
+import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import { DataSource, Repository } from 'typeorm';
+import { ApiKeyEntity } from './api-key.entity';
+import { AuthService } from './auth.service';
+import { CreatedUserDto, CreateUserDto, UserDto } from './dto/user.dto';
+import { KeyHasher } from './key-hasher';
+import { BOOTSTRAP_OWNER_ID, Principal } from './principal';
+import { Role, UserEntity, UserKind } from './user.entity';
+
+@Injectable()
+export class UsersService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @InjectRepository(UserEntity) private readonly users: Repository<UserEntity>,
+    private readonly hasher: KeyHasher,
+    private readonly auth: AuthService,
+  ) {}
+
+  create(dto: CreateUserDto): Promise<CreatedUserDto> {
+    return this.createWithKey(
+      { name: dto.name, role: dto.role, repositories: dto.repositories ?? null, kind: 'user' },
+      this.hasher.newKey(),
+      dto.expiresAt ?? null,
+    );
+  }
+
+  /** A synchronize anonymous user: a member confined to its own namespace. */
+  async createAnonymous(namespaceOf: (userId: string) => string): Promise<{ userId: string; apiKey: string }> {
+    const apiKey = this.hasher.newUuidKey();
+    return this.dataSource.transaction(async (em) => {
+      const user = await em.save(UserEntity, em.create(UserEntity, { name: 'anonymous', role: 'member', kind: 'anonymous' }));
+      user.repositories = [namespaceOf(user.id)];
+      await em.save(user);
+      await em.save(ApiKeyEntity, em.create(ApiKeyEntity, this.keyRow(user.id, apiKey, null)));
+      return { userId: user.id, apiKey };
+    });
+  }
+
+  private async createWithKey(
+    fields: { name: string; role: Role; repositories: string[] | null; kind: UserKind },
+    apiKey: string,
+    expiresAt: Date | null,
+  ): Promise<CreatedUserDto> {
+    return this.dataSource.transaction(async (em) => {
+      const user = await em.save(UserEntity, em.create(UserEntity, fields));
+      const key = await em.save(ApiKeyEntity, em.create(ApiKeyEntity, this.keyRow(user.id, apiKey, expiresAt)));
+      return { ...toUserDto(user, key), apiKey };
+    });
+  }
+
+  private keyRow(userId: string, apiKey: string, expiresAt: Date | null): Partial<ApiKeyEntity> {
+    return { userId, keyHash: this.hasher.hash(apiKey), keyPrefix: apiKey.slice(0, 8), expiresAt };
+  }
+
+  async list(): Promise<UserDto[]> {
+    const rows = await this.users.find({ relations: { keys: true }, order: { createdAt: 'ASC' } });
+    return rows.map((u) => toUserDto(u, u.keys.find((k) => !k.revokedAt) ?? u.keys[0]));
+  }
+
+  async revoke(id: string): Promise<UserDto> {
+    const user = await this.users.findOne({ where: { id }, relations: { keys: true } });
+    if (!user) throw new NotFoundException(`User ${id} not found`);
+    if (user.revokedAt) throw new ConflictException(`User ${id} is already revoked`);
+    const now = new Date();
+    await this.dataSource.transaction(async (em) => {
+      await em.update(UserEntity, { id }, { revokedAt: now });
+      await em.createQueryBuilder().update(ApiKeyEntity).set({ revokedAt: now }).where('user_id = :id AND revoked_at IS NULL', { id }).execute();
+    });
+    await this.auth.invalidate();
+    user.revokedAt = now;
+    return toUserDto(user, user.keys[0]);
+  }
+
+  async me(principal: Principal): Promise<UserDto> {
+    if (principal.userId === BOOTSTRAP_OWNER_ID) {
+      return { id: principal.userId, name: principal.name, role: 'owner', repositories: null, kind: 'bootstrap', createdAt: new Date(0).toISOString() };
+    }
+    const user = await this.users.findOne({ where: { id: principal.userId }, relations: { keys: true } });
+    if (!user) throw new NotFoundException('User not found');
+    return toUserDto(user, user.keys.find((k) => k.id === principal.keyId));
+  }
+}
+
+function toUserDto(user: UserEntity, key?: ApiKeyEntity): UserDto {
+  return {
+    id: user.id,
+    name: user.name,
+    role: user.role,
+    repositories: user.repositories,
+    kind: user.kind,
+    createdAt: user.createdAt.toISOString(),
+    revokedAt: user.revokedAt ? user.revokedAt.toISOString() : null,
+    keyExpiresAt: key?.expiresAt ? key.expiresAt.toISOString() : null,
+    keyPrefix: key?.keyPrefix,
+  };
+}

@@ -1,0 +1,27 @@
+import { Controller, Get } from '@nestjs/common';
+import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import { Public } from '../auth/roles.decorator';
+import { RedisHealthIndicator } from './redis.health';
+
+@ApiTags('Operations')
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly db: TypeOrmHealthIndicator,
+    private readonly redis: RedisHealthIndicator,
+  ) {}
+
+  @Get()
+  @Public()
+  @HealthCheck()
+  @ApiOkResponse({ description: 'PostgreSQL and Redis answer' })
+  @ApiServiceUnavailableResponse({ description: 'PostgreSQL or Redis is down' })
+  check() {
+    return this.health.check([
+      () => this.db.pingCheck('postgres', { timeout: 1_500 }),
+      () => this.redis.isHealthy('redis'),
+    ]);
+  }
+}

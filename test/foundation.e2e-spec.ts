@@ -1,0 +1,144 @@
+import { Client } from 'pg';
+import { createUser, http, startCluster, TestCluster } from './support/test-app';
+
+describe('foundation: health, auth, users, errors', () => {
+  let cluster: TestCluster;
+
+  beforeAll(async () => {
+    cluster = await startCluster(1);
+  });
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  it('serves /health without a key, with PostgreSQL and Redis up', async () => {
+    const res = await http(cluster.url).get('/health');
+    expect(res.status).toBe(200);
+    expect(res.body.info.postgres.status).toBe('up');
+    expect(res.body.info.redis.status).toBe('up');
+  });
+
+  it('serves Swagger UI and the OpenAPI document with bearer auth', async () => {
+    const ui = await fetch(cluster.url + '/docs');
+    expect(ui.status).toBe(200);
+    expect(await ui.text()).toContain('swagger');
+    const doc = await http(cluster.url).get('/docs-json');
+    expect(doc.status).toBe(200);
+    expect(doc.body.components.securitySchemes['api-key']).toMatchObject({ type: 'http', scheme: 'bearer' });
+    expect(doc.body.paths['/sfp/api/users'].post.responses['201']).toBeDefined();
+  });
+
+  it('answers 401 without a key, with a wrong key, and with a malformed header', async () => {
+    expect((await http(cluster.url).get('/sfp/api/users/me')).status).toBe(401);
+    expect((await http(cluster.url, 'nope-not-a-key').get('/sfp/api/users/me')).status).toBe(401);
+    const res = await fetch(cluster.url + '/sfp/api/users/me', { headers: { authorization: 'Basic abc' } });
+    expect(res.status).toBe(401);
+    const body = await res.json();
+    expect(body.message).toMatch(/API key/);
+  });
+
+  it('accepts OWNER_TOKEN as an owner key, by bearer and by dapr-api-token', async () => {
+    const me = await http(cluster.url, cluster.ownerToken).get('/sfp/api/users/me');
+    expect(me.status).toBe(200);
+    expect(me.body.role).toBe('owner');
+    const viaDapr = await http(cluster.url).get('/sfp/api/users/me', { 'dapr-api-token': cluster.ownerToken });
+    expect(viaDapr.status).toBe(200);
+  });
+
+  it('creates users whose keys are shown once and stored only as a hash', async () => {
+    const owner = http(cluster.url, cluster.ownerToken);
+    const res = await owner.post('/sfp/api/users', { name: 'pipeline', role: 'application', repositories: ['flxbl-io/*'] });
+    expect(res.status).toBe(201);
+    expect(res.body.apiKey).toMatch(/^mtx_[A-Za-z0-9_-]{40,}$/);
+    expect(res.body.repositories).toEqual(['flxbl-io/*']);
+    const me = await http(cluster.url, res.body.apiKey).get('/sfp/api/users/me');
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({ id: res.body.id, name: 'pipeline', role: 'application' });
+    expect(me.body.apiKey).toBeUndefined();
+
+    const list = await owner.get('/sfp/api/users');
+    expect(list.status).toBe(200);
+    expect(JSON.stringify(list.body)).not.toContain(res.body.apiKey);
+
+    const pg = new Client({ connectionString: cluster.databaseUrl });
+    await pg.connect();
+    try {
+      const dump = await pg.query(`SELECT row_to_json(k)::text AS j FROM api_keys k UNION ALL SELECT row_to_json(u)::text FROM users u`);
+      const all = dump.rows.map((r) => r.j).join('\n');
+      expect(all).not.toContain(res.body.apiKey);
+      expect(all).not.toContain(res.body.apiKey.slice(8));
+    } finally {
+      await pg.end();
+    }
+  });
+
+  it('forbids members and applications from managing users (403 naming the role)', async () => {
+    const member = await createUser(cluster.url, cluster.ownerToken, { name: 'm', role: 'member' });
+    const app = await createUser(cluster.url, cluster.ownerToken, { name: 'a', role: 'application' });
+    for (const key of [member.apiKey, app.apiKey]) {
+      const res = await http(cluster.url, key).post('/sfp/api/users', { name: 'x', role: 'member' });
+      expect(res.status).toBe(403);
+      expect(res.body.message).toBe('Requires role: owner');
+      expect((await http(cluster.url, key).get('/sfp/api/users')).status).toBe(403);
+    }
+  });
+
+  it('rejects bad input with 400 naming the field, never 500', async () => {
+    const owner = http(cluster.url, cluster.ownerToken);
+    const badRole = await owner.post('/sfp/api/users', { name: 'x', role: 'admin' });
+    expect(badRole.status).toBe(400);
+    expect(badRole.body.message).toMatch(/role/);
+    const noName = await owner.post('/sfp/api/users', { role: 'member' });
+    expect(noName.status).toBe(400);
+    expect(noName.body.message).toMatch(/name/);
+    const emptyName = await owner.post('/sfp/api/users', { name: '', role: 'member' });
+    expect(emptyName.status).toBe(400);
+    const longName = await owner.post('/sfp/api/users', { name: 'x'.repeat(5000), role: 'member' });
+    expect(longName.status).toBe(400);
+    expect(longName.body.message).toMatch(/name/);
+    const wrongType = await owner.post('/sfp/api/users', { name: 42, role: 'member', repositories: 'org/*' });
+    expect(wrongType.status).toBe(400);
+    expect(wrongType.body.message).toMatch(/name/);
+    expect(wrongType.body.message).toMatch(/repositories/);
+    const broken = await owner.post('/sfp/api/users', '{"name": "x", "role":');
+    expect(broken.status).toBe(400);
+    expect(broken.body.message).toMatch(/JSON/);
+    const arrayBody = await owner.post('/sfp/api/users', '[1,2]');
+    expect(arrayBody.status).toBe(400);
+    const nullBody = await owner.post('/sfp/api/users', 'null');
+    expect(nullBody.status).toBe(400);
+    const badId = await owner.delete('/sfp/api/users/not-a-uuid');
+    expect(badId.status).toBe(400);
+    const missing = await owner.delete('/sfp/api/users/6f1c2f0e-2b7a-4c36-9d8e-1f2a3b4c5d6e');
+    expect(missing.status).toBe(404);
+  });
+
+  it('revoking a user stops its key at once, on every instance', async () => {
+    const second = await cluster.addInstance();
+    try {
+      const user = await createUser(cluster.url, cluster.ownerToken, { name: 'short-lived', role: 'application' });
+      // Warm both instances' caches.
+      expect((await http(cluster.url, user.apiKey).get('/sfp/api/users/me')).status).toBe(200);
+      expect((await http(second.url, user.apiKey).get('/sfp/api/users/me')).status).toBe(200);
+      const del = await http(cluster.url, cluster.ownerToken).delete(`/sfp/api/users/${user.id}`);
+      expect(del.status).toBe(200);
+      expect(del.body.revokedAt).toBeTruthy();
+      expect((await http(cluster.url, user.apiKey).get('/sfp/api/users/me')).status).toBe(401);
+      // The other instance learns through Redis; allow the message a moment to arrive.
+      let status = 0;
+      for (let i = 0; i < 50; i++) {
+        status = (await http(second.url, user.apiKey).get('/sfp/api/users/me')).status;
+        if (status === 401) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(status).toBe(401);
+    } finally {
+      await cluster.stopInstance(second);
+    }
+  });
+
+  it('puts a request id on every answer', async () => {
+    const res = await http(cluster.url).get('/health', { 'x-request-id': 'abc-123' });
+    expect(res.headers.get('x-request-id')).toBe('abc-123');
+  });
+});
