@@ -9,6 +9,11 @@ import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { HttpExceptionFilter } from './common/http-exception.filter';
 import { HealthModule } from './health/health.module';
+import { AdminModule } from './admin/admin.module';
+import { DaprModule } from './dapr/dapr.module';
+import { MutexModule } from './mutex/mutex.module';
+import { StateModule } from './state/state.module';
+import { SynchronizeModule } from './synchronize/synchronize.module';
 import { RedisModule } from './redis/redis.module';
 
 @Module({})
@@ -40,6 +45,11 @@ export class AppModule {
         ThrottlerModule.forRoot([{ name: 'default', ttl: 60_000, limit: config.SYNCHRONIZE_ANONYMOUS_PER_MINUTE }]),
         AuthModule,
         HealthModule,
+        MutexModule,
+        DaprModule,
+        SynchronizeModule,
+        StateModule,
+        AdminModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: HttpExceptionFilter }],
     };
