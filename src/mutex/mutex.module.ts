@@ -1,4 +1,27 @@
+import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
+import { LockSweeper } from './lock-sweeper.service';
+import { LockTimers } from './lock-timers.service';
+import { LockTimersProcessor } from './lock-timers.processor';
+import { LocksController } from './locks.controller';
+import { MutexEventBus } from './mutex-event-bus';
+import { LOCK_TIMERS_QUEUE } from './mutex.constants';
+import { MutexRepository, PgMutexRepository } from './mutex.repository';
+import { MutexService } from './mutex.service';
+import { Wakeups } from './wakeups.service';
 
-@Module({})
+@Module({
+  imports: [BullModule.registerQueue({ name: LOCK_TIMERS_QUEUE })],
+  controllers: [LocksController],
+  providers: [
+    { provide: MutexRepository, useClass: PgMutexRepository },
+    MutexService,
+    MutexEventBus,
+    LockTimers,
+    LockTimersProcessor,
+    LockSweeper,
+    Wakeups,
+  ],
+  exports: [MutexService, MutexEventBus, MutexRepository],
+})
 export class MutexModule {}

@@ -1,0 +1,70 @@
+/** A ticket: one request for one lock (SPEC §2). */
+export type TicketStatus = 'queued' | 'acquired' | 'released';
+export type ReleaseReason = 'released' | 'expired' | 'cleared' | 'cancelled' | 'timed_out';
+export type TicketSource = 'sfp' | 'dapr' | 'synchronize';
+
+export interface Ticket {
+  id: string;
+  lockId: number;
+  repository: string;
+  resource: string;
+  status: TicketStatus;
+  /** 1 for the first waiter, 0 while acquired, null once released. */
+  queuePosition: number | null;
+  seq: number;
+  requesterId: string;
+  requesterName: string;
+  owner: string | null;
+  source: TicketSource;
+  reason: string | null;
+  leaseDurationSeconds: number;
+  waitDeadline: Date | null;
+  idempotencyKey: string | null;
+  leaseStart: Date | null;
+  leaseExpiresAt: Date | null;
+  fencingToken: number | null;
+  renewedAt: Date | null;
+  releaseReason: ReleaseReason | null;
+  releasedAt: Date | null;
+  releasedBy: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** What one change to a lock did besides its answer: who got the lock, whose ticket ended. */
+export interface LockChange {
+  granted: Ticket[];
+  ended: Ticket[];
+}
+
+const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string));
+
+/** Maps the JSON of a `tickets` row (see the mutex migration) to a Ticket. */
+export function ticketFromRow(row: Record<string, any>): Ticket {
+  return {
+    id: row.id,
+    lockId: Number(row.lock_id),
+    repository: row.repository,
+    resource: row.resource,
+    status: row.status,
+    queuePosition: row.queue_position ?? null,
+    seq: Number(row.seq),
+    requesterId: row.requester_id,
+    requesterName: row.requester_name,
+    owner: row.owner ?? null,
+    source: row.source,
+    reason: row.reason ?? null,
+    leaseDurationSeconds: row.lease_duration_seconds,
+    waitDeadline: date(row.wait_deadline),
+    idempotencyKey: row.idempotency_key ?? null,
+    leaseStart: date(row.lease_start),
+    leaseExpiresAt: date(row.lease_expires_at),
+    fencingToken: row.fencing_token === null || row.fencing_token === undefined ? null : Number(row.fencing_token),
+    renewedAt: date(row.renewed_at),
+    releaseReason: row.release_reason ?? null,
+    releasedAt: date(row.released_at),
+    releasedBy: row.released_by ?? null,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  };
+}

@@ -1,0 +1,256 @@
+import { BadRequestException, ConflictException, ForbiddenException, Injectable, NotFoundException } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { Principal, repositoryAllowed } from '../auth/principal';
+import { AppConfig } from '../config/app-config';
+import { LockChange, Ticket, TicketSource } from './domain/ticket';
+import { LockTimers } from './lock-timers.service';
+import { MutexEventBus } from './mutex-event-bus';
+import { LockSummary, MutexRepository } from './mutex.repository';
+import { Wakeups } from './wakeups.service';
+
+export interface QueueRequest {
+  repository: string;
+  resource: string;
+  leaseSeconds: number;
+  reason?: string | null;
+  waitTimeoutSeconds?: number | null;
+  idempotencyKey?: string | null;
+}
+
+export interface TryLockRequest {
+  repository: string;
+  resource: string;
+  owner: string;
+  leaseSeconds: number;
+  source: TicketSource;
+}
+
+/** How often a long-poll re-reads its ticket even without a wake-up. */
+const LONG_POLL_RECHECK_MS = 1_000;
+
+/**
+ * The one mutex service behind every API (sfp, Dapr lock, synchronize). It checks access,
+ * makes one atomic call to the lock store, then applies the side effects of what changed:
+ * lease timers, wake-ups of long-polls, observers. Side effects are never awaited on the
+ * response path; PostgreSQL has already committed, and the sweep covers a lost timer.
+ */
+@Injectable()
+export class MutexService {
+  constructor(
+    private readonly repo: MutexRepository,
+    private readonly timers: LockTimers,
+    private readonly wakeups: Wakeups,
+    private readonly events: MutexEventBus,
+    private readonly config: AppConfig,
+  ) {}
+
+  async queue(p: Principal, req: QueueRequest): Promise<{ ticket: Ticket; replayed: boolean }> {
+    this.assertAccess(p, req.repository);
+    this.assertLease(req.leaseSeconds, 'leaseDurationSeconds');
+    const r = await this.repo.enqueue({
+      repository: req.repository,
+      resource: req.resource,
+      ticketId: randomUUID(),
+      requesterId: p.userId,
+      requesterName: p.name,
+      owner: null,
+      source: 'sfp',
+      reason: req.reason ?? null,
+      leaseSeconds: Math.ceil(req.leaseSeconds),
+      waitSeconds: req.waitTimeoutSeconds ?? null,
+      idempotencyKey: req.idempotencyKey ?? null,
+      tryOnly: false,
+    });
+    this.apply(r);
+    if (r.outcome === 'idempotency_mismatch') {
+      throw new ConflictException('Idempotency-Key was already used for a different repository or resource');
+    }
+    const ticket = r.ticket!;
+    if (r.outcome === 'ok') this.afterQueued(ticket);
+    return { ticket, replayed: r.outcome === 'replayed' };
+  }
+
+  /** Succeeds only if nobody holds the lock and nobody waits; never leaves a ticket behind. */
+  async tryLock(p: Principal, req: TryLockRequest): Promise<Ticket | null> {
+    this.assertAccess(p, req.repository);
+    this.assertLease(req.leaseSeconds, 'expiryInSeconds');
+    const r = await this.repo.enqueue({
+      repository: req.repository,
+      resource: req.resource,
+      ticketId: randomUUID(),
+      requesterId: p.userId,
+      requesterName: p.name,
+      owner: req.owner,
+      source: req.source,
+      reason: null,
+      leaseSeconds: Math.ceil(req.leaseSeconds),
+      waitSeconds: null,
+      idempotencyKey: null,
+      tryOnly: true,
+    });
+    this.apply(r);
+    if (r.outcome !== 'ok') return null;
+    this.afterQueued(r.ticket!);
+    return r.ticket!;
+  }
+
+  async get(p: Principal, repository: string, resource: string, ticketId: string): Promise<Ticket> {
+    this.assertAccess(p, repository);
+    const r = await this.repo.status(ticketId, repository, resource);
+    this.apply(r);
+    return this.found(r.ticket);
+  }
+
+  /**
+   * The ticket's current state; with `waitSeconds`, waits until it is granted (or ends).
+   * The grant itself happens when the lock is freed, whether or not anyone polls.
+   */
+  async acquire(p: Principal, repository: string, resource: string, ticketId: string, waitSeconds: number, signal?: AbortSignal): Promise<Ticket> {
+    this.assertAccess(p, repository);
+    const deadline = Date.now() + waitSeconds * 1_000;
+    for (;;) {
+      const remaining = deadline - Date.now();
+      // Subscribe before reading, so a grant between the read and the wait is not missed.
+      const waiter = remaining > 0 && !signal?.aborted ? this.wakeups.wait(ticketId, Math.min(remaining, LONG_POLL_RECHECK_MS), signal) : null;
+      const r = await this.repo.status(ticketId, repository, resource);
+      this.apply(r);
+      const ticket = this.found(r.ticket);
+      if (ticket.status !== 'queued' || !waiter) {
+        waiter?.cancel();
+        return ticket;
+      }
+      await waiter.promise;
+    }
+  }
+
+  async release(p: Principal, repository: string, resource: string, ticketId: string): Promise<Ticket> {
+    this.assertAccess(p, repository);
+    const r = await this.repo.release(ticketId, repository, resource, { id: p.userId, name: p.name });
+    this.apply(r);
+    const ticket = this.found(r.ticket);
+    if (r.outcome === 'ended') {
+      throw new ConflictException({
+        message: `Ticket already ended (${ticket.releaseReason})`,
+        releaseReason: ticket.releaseReason,
+        releasedAt: ticket.releasedAt?.toISOString() ?? null,
+      });
+    }
+    this.ended(ticket);
+    return ticket;
+  }
+
+  async renew(p: Principal, repository: string, resource: string, ticketId: string, leaseSeconds: number | null): Promise<Ticket> {
+    this.assertAccess(p, repository);
+    if (leaseSeconds !== null) this.assertLease(leaseSeconds, 'leaseDurationSeconds');
+    const r = await this.repo.renew(ticketId, repository, resource, leaseSeconds === null ? null : Math.ceil(leaseSeconds), { id: p.userId, name: p.name });
+    this.apply(r);
+    const ticket = this.found(r.ticket);
+    if (r.outcome === 'not_holder') {
+      throw new ConflictException({
+        message:
+          ticket.status === 'queued'
+            ? 'Ticket does not hold the lock yet'
+            : `Ticket no longer holds the lock (${ticket.releaseReason})`,
+        status: ticket.status,
+        releaseReason: ticket.releaseReason,
+      });
+    }
+    void this.timers.armLease(ticket);
+    this.events.emit('renewed', ticket);
+    return ticket;
+  }
+
+  async list(p: Principal, repository: string, resource: string, limit = 10_000): Promise<Ticket[]> {
+    this.assertAccess(p, repository);
+    this.apply(await this.repo.settleIfDue(repository, resource));
+    return this.repo.list(repository, resource, this.config.RELEASED_RETENTION_SECONDS, limit);
+  }
+
+  async clear(p: Principal, repository: string, resource: string): Promise<Ticket[]> {
+    this.assertAccess(p, repository);
+    const r = await this.repo.clear(repository, resource, { id: p.userId, name: p.name });
+    this.apply(r);
+    return r.ended;
+  }
+
+  /** Dapr unlock: 0 released, 1 no such lock, 2 held by another owner. */
+  async unlockOwner(p: Principal, repository: string, resource: string, owner: string): Promise<0 | 1 | 2> {
+    this.assertAccess(p, repository);
+    const r = await this.repo.unlockOwner(repository, resource, owner, { id: p.userId, name: p.name });
+    this.apply(r);
+    return r.status;
+  }
+
+  /** Release by lease id (synchronize): 'released', 'not_found' or 'ended'. */
+  async releaseLease(p: Principal, repository: string, resource: string, leaseId: string): Promise<'released' | 'not_found' | 'ended'> {
+    this.assertAccess(p, repository);
+    const r = await this.repo.release(leaseId, repository, resource, { id: p.userId, name: p.name });
+    this.apply(r);
+    if (r.outcome === 'not_found') return 'not_found';
+    if (r.outcome === 'ended') return 'ended';
+    this.ended(r.ticket!);
+    return 'released';
+  }
+
+  async locksIn(p: Principal, repository: string, limit = 1_000): Promise<LockSummary[]> {
+    this.assertAccess(p, repository);
+    return this.repo.locksIn(repository, limit);
+  }
+
+  /** A lease or wait-limit job fired: settle that ticket's lock. */
+  async check(ticketId: string): Promise<void> {
+    this.apply(await this.repo.check(ticketId));
+  }
+
+  /** Settles every lock with something overdue; returns how many transitions it made. */
+  async sweep(limit = 200): Promise<number> {
+    const r = await this.repo.sweep(limit);
+    this.apply(r);
+    return r.granted.length + r.ended.length;
+  }
+
+  purgeReleased(): Promise<number> {
+    return this.repo.purgeReleased(this.config.RELEASED_RETENTION_SECONDS);
+  }
+
+  private afterQueued(ticket: Ticket): void {
+    this.events.emit('queued', ticket);
+    if (ticket.status === 'acquired') this.granted(ticket);
+    else void this.timers.armWait(ticket);
+  }
+
+  private apply(change: LockChange): void {
+    for (const t of change.granted) this.granted(t);
+    for (const t of change.ended) this.ended(t);
+  }
+
+  private granted(t: Ticket): void {
+    if (t.waitDeadline) void this.timers.disarm(t.id, 'wait');
+    void this.timers.armLease(t);
+    this.wakeups.notify(t.id);
+    this.events.emit('granted', t);
+  }
+
+  private ended(t: Ticket): void {
+    void this.timers.disarm(t.id);
+    this.wakeups.notify(t.id);
+    this.events.emit('ended', t);
+  }
+
+  private found(ticket: Ticket | undefined): Ticket {
+    if (!ticket) throw new NotFoundException('Ticket not found for this repository and resource');
+    return ticket;
+  }
+
+  assertAccess(p: Principal, repository: string): void {
+    if (!repositoryAllowed(p.repositories, repository)) {
+      throw new ForbiddenException(`This key may not access repository '${repository}'`);
+    }
+  }
+
+  private assertLease(seconds: number, field: string): void {
+    if (!(seconds > 0) || seconds > this.config.MAX_LEASE_SECONDS) {
+      throw new BadRequestException(`${field} must be between 1 and ${this.config.MAX_LEASE_SECONDS} seconds`);
+    }
+  }
+}
