@@ -87,6 +87,10 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(50) @Max(60_000)
   SWEEP_INTERVAL_MS = 1_000;
 
+  /** Period of the BullMQ job that deletes expired Dapr state rows (reads already hide them). */
+  @Transform(toInt) @IsInt() @Min(100) @Max(86_400_000)
+  STATE_TTL_PURGE_INTERVAL_MS = 60_000;
+
   /** How long a verified API key is trusted from memory; revocations also invalidate it at once. */
   @Transform(toInt) @IsInt() @Min(0) @Max(300_000)
   AUTH_CACHE_TTL_MS = 10_000;

@@ -1,0 +1,147 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { PoolClient } from 'pg';
+import { DataSource } from 'typeorm';
+import { PgPool } from '../database/pg-pool';
+import { compileStateQuery } from './state-query.compiler';
+import { StateQuery } from './state-query.parser';
+import { StateRepository } from './state.repository';
+import { StateEntry, StateWrite, WriteResult } from './state.types';
+
+/*
+ * Every statement treats a row whose expires_at has passed as absent, so correctness never waits
+ * for the purge job. Time is the database's now(): one clock for every instance.
+ */
+const LIVE = '(expires_at IS NULL OR expires_at > now())';
+/** A NULL ttl gives a NULL expiry: the value never expires. */
+const EXPIRES = `now() + $4::int * interval '1 second'`;
+
+const SQL = {
+  get: `SELECT value::text AS json, etag::text AS etag, expires_at FROM state_entries WHERE store = $1 AND key = $2 AND ${LIVE}`,
+  getMany: `SELECT key, value, etag::text AS etag, expires_at FROM state_entries WHERE store = $1 AND key = ANY($2::text[]) AND ${LIVE}`,
+  // last-write without an etag: always wins. EXCLUDED.etag is the fresh nextval() of the attempted insert.
+  upsert: `INSERT INTO state_entries AS s (store, key, value, expires_at) VALUES ($1, $2, $3::jsonb, ${EXPIRES})
+    ON CONFLICT (store, key) DO UPDATE SET value = EXCLUDED.value, etag = EXCLUDED.etag, expires_at = EXCLUDED.expires_at, updated_at = now()
+    RETURNING etag::text AS etag`,
+  // first-write without an etag: only if the key is absent (an expired row counts as absent).
+  insert: `INSERT INTO state_entries AS s (store, key, value, expires_at) VALUES ($1, $2, $3::jsonb, ${EXPIRES})
+    ON CONFLICT (store, key) DO UPDATE SET value = EXCLUDED.value, etag = EXCLUDED.etag, expires_at = EXCLUDED.expires_at, updated_at = now()
+    WHERE s.expires_at IS NOT NULL AND s.expires_at <= now()
+    RETURNING etag::text AS etag`,
+  // With an etag (either mode): only the live row carrying it. Concurrent writers with the same etag
+  // serialise on the row lock and the losers re-check the etag against the new version: one wins.
+  updateIfEtag: `UPDATE state_entries SET value = $3::jsonb, etag = nextval('state_etag_seq'), expires_at = ${EXPIRES}, updated_at = now()
+    WHERE store = $1 AND key = $2 AND etag::text = $5 AND ${LIVE}
+    RETURNING etag::text AS etag`,
+  delete: `DELETE FROM state_entries WHERE store = $1 AND key = $2`,
+  deleteIfEtag: `DELETE FROM state_entries WHERE store = $1 AND key = $2 AND etag::text = $3 AND ${LIVE} RETURNING 1 AS ok`,
+  // SKIP LOCKED: the purge never waits on (or blocks) a writer touching the same rows.
+  purge: `WITH doomed AS (
+      SELECT store, key FROM state_entries WHERE expires_at <= now() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
+    ), gone AS (
+      DELETE FROM state_entries s USING doomed d WHERE s.store = d.store AND s.key = d.key AND s.expires_at <= now() RETURNING 1
+    ) SELECT count(*)::int AS n FROM gone`,
+} as const;
+
+type Exec = (name: string, text: string, values: unknown[]) => Promise<Record<string, unknown>[]>;
+
+interface EntryRow {
+  key: string;
+  value: unknown;
+  etag: string;
+  expires_at: Date | null;
+}
+
+function toEntry(row: EntryRow): StateEntry {
+  return { key: row.key, value: row.value, etag: row.etag, expiresAt: row.expires_at };
+}
+
+@Injectable()
+export class PostgresStateRepository extends StateRepository {
+  constructor(
+    private readonly pg: PgPool,
+    @InjectDataSource() private readonly dataSource: DataSource,
+  ) {
+    super();
+  }
+
+  async get(store: string, key: string) {
+    const rows = await this.pg.query<{ json: string; etag: string; expires_at: Date | null }>('state_get', SQL.get, [store, key]);
+    const row = rows[0];
+    return row ? { json: row.json, etag: row.etag, expiresAt: row.expires_at } : null;
+  }
+
+  async getMany(store: string, keys: string[]): Promise<StateEntry[]> {
+    if (keys.length === 0) return [];
+    const rows = await this.pg.query<EntryRow>('state_get_many', SQL.getMany, [store, [...new Set(keys)]]);
+    return rows.map(toEntry);
+  }
+
+  async write(store: string, writes: StateWrite[]): Promise<WriteResult> {
+    if (writes.length === 0) return { ok: true };
+    // One statement is atomic by itself: the common single write skips BEGIN/COMMIT round trips.
+    if (writes.length === 1) {
+      const exec: Exec = (name, text, values) => this.pg.query(name, text, values);
+      return this.apply(exec, store, writes[0], 0);
+    }
+    const runner = this.dataSource.createQueryRunner();
+    const client = (await runner.connect()) as PoolClient;
+    const exec: Exec = async (name, text, values) => (await client.query({ name, text, values })).rows;
+    try {
+      await runner.startTransaction();
+      for (let i = 0; i < writes.length; i++) {
+        const result = await this.apply(exec, store, writes[i], i);
+        if (!result.ok) {
+          await runner.rollbackTransaction();
+          return result;
+        }
+      }
+      await runner.commitTransaction();
+      return { ok: true };
+    } catch (err) {
+      if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+      throw err;
+    } finally {
+      await runner.release();
+    }
+  }
+
+  private async apply(exec: Exec, store: string, w: StateWrite, index: number): Promise<WriteResult> {
+    const conflict = (reason: string): WriteResult => ({ ok: false, index, key: w.key, reason });
+    if (w.kind === 'delete') {
+      if (w.etag === null) {
+        await exec('state_delete', SQL.delete, [store, w.key]);
+        return { ok: true };
+      }
+      const rows = await exec('state_delete_if_etag', SQL.deleteIfEtag, [store, w.key, w.etag]);
+      return rows.length === 1 ? { ok: true } : conflict(`etag mismatch for key ${w.key}`);
+    }
+    const base = [store, w.key, JSON.stringify(w.value), w.ttlSeconds];
+    if (w.etag !== null) {
+      const rows = await exec('state_update_if_etag', SQL.updateIfEtag, [...base, w.etag]);
+      return rows.length === 1 ? { ok: true } : conflict(`etag mismatch for key ${w.key}`);
+    }
+    if (w.concurrency === 'first-write') {
+      const rows = await exec('state_insert', SQL.insert, base);
+      return rows.length === 1 ? { ok: true } : conflict(`first-write: key ${w.key} already exists`);
+    }
+    await exec('state_upsert', SQL.upsert, base);
+    return { ok: true };
+  }
+
+  async query(store: string, query: StateQuery, fetch: number): Promise<StateEntry[]> {
+    // The text varies with the filter's shape, so it is not a named statement (that would grow a cache per connection).
+    const { text, values } = compileStateQuery(store, query, fetch);
+    const rows: EntryRow[] = await this.dataSource.query(text, values);
+    return rows.map(toEntry);
+  }
+
+  async purgeExpired(batchSize: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const [row] = await this.pg.query<{ n: number }>('state_purge', SQL.purge, [batchSize]);
+      total += row?.n ?? 0;
+      if ((row?.n ?? 0) < batchSize) return total;
+    }
+  }
+}
