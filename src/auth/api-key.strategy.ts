@@ -2,31 +2,37 @@ import { Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import { Strategy as BearerStrategy } from 'passport-http-bearer';
 import { Strategy as CustomStrategy } from 'passport-custom';
-import { AuthService } from './auth.service';
+import type { AuthService } from './auth.service';
+
+/**
+ * Passport keeps strategies in one process-wide registry, so a strategy must not capture one
+ * application's services (several instances may share a process, as in the tests). The guard
+ * puts its own AuthService on the request; the strategies use that.
+ */
+export interface AuthenticatingRequest {
+  headers: Record<string, string | string[] | undefined>;
+  authService: AuthService;
+}
 
 /** `Authorization: Bearer <key>`. */
 @Injectable()
 export class BearerKeyStrategy extends PassportStrategy(BearerStrategy, 'bearer') {
-  constructor(private readonly auth: AuthService) {
-    super();
+  constructor() {
+    super({ passReqToCallback: true });
   }
 
-  async validate(token: string) {
-    return (await this.auth.verify(token)) ?? false;
+  async validate(req: AuthenticatingRequest, token: string) {
+    return (await req.authService.verify(token)) ?? false;
   }
 }
 
 /** `dapr-api-token: <key>`, the header the Dapr SDKs send. */
 @Injectable()
 export class DaprTokenStrategy extends PassportStrategy(CustomStrategy, 'dapr-token') {
-  constructor(private readonly auth: AuthService) {
-    super();
-  }
-
-  async validate(req: { headers: Record<string, string | string[] | undefined> }) {
+  async validate(req: AuthenticatingRequest) {
     const header = req.headers['dapr-api-token'];
     const token = Array.isArray(header) ? header[0] : header;
     if (!token) return false;
-    return (await this.auth.verify(token)) ?? false;
+    return (await req.authService.verify(token)) ?? false;
   }
 }

@@ -1,0 +1,393 @@
+import { Client } from 'pg';
+import { createUser, deleteRedisPrefix, http, startCluster, TestCluster } from './support/test-app';
+
+const REPO = 'flxbl-io/sf-core';
+const enc = encodeURIComponent;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('sfp Locks API', () => {
+  let cluster: TestCluster;
+  let api: ReturnType<typeof http>;
+  let n = 0;
+  /** A fresh resource name per test, so tests never share a lock. */
+  const fresh = () => `res-${++n}-${Date.now()}`;
+  const path = (resource: string, ...rest: string[]) => ['/sfp/api/locks', enc(REPO), enc(resource), ...rest].join('/');
+  const queue = (resource: string, extra: Record<string, unknown> = {}, headers?: Record<string, string>) =>
+    api.post('/sfp/api/locks', { repository: REPO, resource, leaseDurationSeconds: 60, ...extra }, headers);
+
+  beforeAll(async () => {
+    cluster = await startCluster(1);
+    api = http(cluster.url, cluster.ownerToken);
+  });
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  it('grants a free lock at once, queues the rest in order with positions', async () => {
+    const res = fresh();
+    const a = await queue(res, { reason: 'deploying 42' });
+    expect(a.status).toBe(201);
+    expect(a.body).toMatchObject({ repository: REPO, resource: res, status: 'acquired', queuePosition: 0, leaseDurationSeconds: 60, reason: 'deploying 42', releaseReason: null });
+    expect(a.body.id).toBe(a.body.ticketId);
+    expect(a.body.fencingToken).toBeGreaterThan(0);
+    expect(new Date(a.body.leaseExpiresAt).getTime() - new Date(a.body.leaseStart).getTime()).toBe(60_000);
+    expect(a.body.requestedBy).toEqual({ id: expect.any(String), name: 'owner-token' });
+    expect(a.body.createdAt).toMatch(/Z$/);
+    const b = await queue(res);
+    const c = await queue(res);
+    expect(b.body).toMatchObject({ status: 'queued', queuePosition: 1, leaseStart: null, fencingToken: null });
+    expect(c.body).toMatchObject({ status: 'queued', queuePosition: 2 });
+    expect((await api.get(path(res, c.body.id))).body.queuePosition).toBe(2);
+  });
+
+  it('release grants the head of the queue in the same transaction, with a greater fencing token', async () => {
+    const res = fresh();
+    const a = (await queue(res)).body;
+    const b = (await queue(res)).body;
+    const rel = await api.delete(path(res, a.id));
+    expect(rel.status).toBe(200);
+    expect(rel.body).toMatchObject({ status: 'released', releaseReason: 'released' });
+    expect(rel.body.queuePosition).toBeUndefined();
+    // No acquire call: the grant already happened.
+    const bNow = await api.get(path(res, b.id));
+    expect(bNow.body).toMatchObject({ status: 'acquired', queuePosition: 0 });
+    expect(bNow.body.fencingToken).toBeGreaterThan(a.fencingToken);
+    expect(new Date(bNow.body.leaseStart).getTime()).toBeGreaterThanOrEqual(new Date(rel.body.releasedAt).getTime());
+  });
+
+  it('acquire answers at once without waitSeconds, and long-polls with it', async () => {
+    const res = fresh();
+    const a = (await queue(res)).body;
+    const b = (await queue(res)).body;
+    const holder = await api.post(path(res, a.id, 'acquire'));
+    expect(holder.status).toBe(200);
+    expect(holder.body).toMatchObject({ acquired: true, message: expect.any(String) });
+    const waiting = await api.post(path(res, b.id, 'acquire'));
+    expect(waiting.body).toMatchObject({ acquired: false, ticket: { status: 'queued', queuePosition: 1 } });
+
+    const t0 = Date.now();
+    const timedOut = await api.post(path(res, b.id, 'acquire') + '?waitSeconds=1');
+    expect(timedOut.body.acquired).toBe(false);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(950);
+
+    const poll = api.post(path(res, b.id, 'acquire') + '?waitSeconds=20');
+    await sleep(200);
+    const releasedAt = Date.now();
+    await api.delete(path(res, a.id));
+    const granted = await poll;
+    expect(granted.body).toMatchObject({ acquired: true, ticket: { status: 'acquired' } });
+    expect(Date.now() - releasedAt).toBeLessThan(500);
+  });
+
+  it('a waiter leaving the queue is cancelled and positions close up', async () => {
+    const res = fresh();
+    await queue(res);
+    const b = (await queue(res)).body;
+    const c = (await queue(res)).body;
+    const cancel = await api.delete(path(res, b.id));
+    expect(cancel.body).toMatchObject({ status: 'released', releaseReason: 'cancelled' });
+    expect((await api.get(path(res, c.id))).body.queuePosition).toBe(1);
+  });
+
+  it('releasing an ended ticket changes nothing and answers 409 with its releaseReason', async () => {
+    const res = fresh();
+    const a = (await queue(res)).body;
+    const b = (await queue(res)).body;
+    await api.delete(path(res, a.id));
+    const again = await api.delete(path(res, a.id));
+    expect(again.status).toBe(409);
+    expect(again.body.releaseReason).toBe('released');
+    expect((await api.get(path(res, b.id))).body.status).toBe('acquired');
+    const acq = await api.post(path(res, a.id, 'acquire'));
+    expect(acq.status).toBe(409);
+    expect(acq.body.releaseReason).toBe('released');
+  });
+
+  it('renews the holder lease from now; 409 for a waiter or an ended ticket', async () => {
+    const res = fresh();
+    const a = (await queue(res, { leaseDurationSeconds: 30 })).body;
+    const b = (await queue(res)).body;
+    await sleep(20);
+    const renewed = await api.post(path(res, a.id, 'renew'), { leaseDurationSeconds: 120 });
+    expect(renewed.status).toBe(200);
+    expect(renewed.body.leaseDurationSeconds).toBe(120);
+    expect(new Date(renewed.body.leaseExpiresAt).getTime()).toBeGreaterThan(new Date(a.leaseExpiresAt).getTime() + 89_000);
+    expect(renewed.body.fencingToken).toBe(a.fencingToken);
+    const sameLength = await api.post(path(res, a.id, 'renew'));
+    expect(sameLength.status).toBe(200);
+    expect(sameLength.body.leaseDurationSeconds).toBe(120);
+    const waiter = await api.post(path(res, b.id, 'renew'), {});
+    expect(waiter.status).toBe(409);
+    expect(waiter.body.message).toMatch(/does not hold/);
+    await api.delete(path(res, a.id));
+    const ended = await api.post(path(res, a.id, 'renew'), {});
+    expect(ended.status).toBe(409);
+    expect(ended.body.releaseReason).toBe('released');
+  });
+
+  it('lists the holder first, then the queue in order, then released tickets newest first', async () => {
+    const res = fresh();
+    const a = (await queue(res)).body;
+    const b = (await queue(res)).body;
+    const c = (await queue(res)).body;
+    const d = (await queue(res)).body;
+    await api.delete(path(res, a.id)); // b holds
+    await api.delete(path(res, c.id)); // c cancelled
+    const list = await api.get(path(res));
+    expect(list.status).toBe(200);
+    expect(list.body.map((t: any) => [t.id, t.status, t.queuePosition])).toEqual([
+      [b.id, 'acquired', 0],
+      [d.id, 'queued', 1],
+      [c.id, 'released', undefined],
+      [a.id, 'released', undefined],
+    ]);
+    expect((await api.get(path('never-used'))).body).toEqual([]);
+  });
+
+  it('force clear ends the holder and every waiter; the next grant has a greater token', async () => {
+    const res = fresh();
+    const a = (await queue(res)).body;
+    const b = (await queue(res)).body;
+    const cleared = await api.delete(path(res));
+    expect(cleared.status).toBe(200);
+    expect(cleared.body.cleared).toBe(2);
+    for (const t of [a, b]) {
+      expect((await api.get(path(res, t.id))).body).toMatchObject({ status: 'released', releaseReason: 'cleared' });
+    }
+    const next = (await queue(res)).body;
+    expect(next.status).toBe('acquired');
+    expect(next.fencingToken).toBeGreaterThan(a.fencingToken);
+    const nothing = await api.delete(path('nothing-here'));
+    expect(nothing.body.cleared).toBe(0);
+  });
+
+  it('a waiter past its waitTimeoutSeconds leaves the queue as timed_out and never gets the lock', async () => {
+    const res = fresh();
+    const a = (await queue(res)).body;
+    const b = (await queue(res, { waitTimeoutSeconds: 1 })).body;
+    const c = (await queue(res)).body;
+    expect(b.waitTimeoutAt).toBeTruthy();
+    const poll = await api.post(path(res, b.id, 'acquire') + '?waitSeconds=5');
+    expect(poll.status).toBe(409);
+    expect(poll.body.releaseReason).toBe('timed_out');
+    await api.delete(path(res, a.id));
+    expect((await api.get(path(res, c.id))).body.status).toBe('acquired');
+  });
+
+  it('Idempotency-Key: a retried POST returns the same ticket; reuse on another lock is 409', async () => {
+    const res = fresh();
+    const key = { 'idempotency-key': `retry-${res}` };
+    const first = await queue(res, {}, key);
+    const second = await queue(res, {}, key);
+    expect(second.status).toBe(201);
+    expect(second.body.id).toBe(first.body.id);
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+    expect((await api.get(path(res))).body).toHaveLength(1);
+    const elsewhere = await queue(fresh(), {}, key);
+    expect(elsewhere.status).toBe(409);
+    const tooLong = await queue(res, {}, { 'idempotency-key': 'x'.repeat(201) });
+    expect(tooLong.status).toBe(400);
+  });
+
+  it('repositories with encoded slashes and unusual characters work', async () => {
+    const repo = 'org/team/repo with spaces+ünïcode';
+    const r = await api.post('/sfp/api/locks', { repository: repo, resource: 'a/b', leaseDurationSeconds: 5 });
+    expect(r.status).toBe(201);
+    const got = await api.get(`/sfp/api/locks/${enc(repo)}/${enc('a/b')}/${r.body.id}`);
+    expect(got.status).toBe(200);
+    expect(got.body.repository).toBe(repo);
+    expect(got.body.resource).toBe('a/b');
+    // Not the same lock as repository "org", resource "team/repo…"
+    const other = await api.get(`/sfp/api/locks/org/${enc('team/repo with spaces+ünïcode')}/${r.body.id}`);
+    expect(other.status).toBe(404);
+  });
+
+  it('answers 404 for unknown tickets and tickets of another lock', async () => {
+    const res = fresh();
+    const a = (await queue(res)).body;
+    const unknown = '3b0c4a57-6a3d-4d2b-9d4e-5f6a7b8c9d0e';
+    expect((await api.get(path(res, unknown))).status).toBe(404);
+    expect((await api.delete(path(res, unknown))).status).toBe(404);
+    expect((await api.post(path(res, unknown, 'acquire'))).status).toBe(404);
+    expect((await api.post(path(res, unknown, 'renew'), {})).status).toBe(404);
+    expect((await api.get(path('other-resource', a.id))).status).toBe(404);
+    expect((await api.get(`/sfp/api/locks/${enc('other/repo')}/${enc(res)}/${a.id}`)).status).toBe(404);
+    expect((await api.delete(path('other-resource', a.id))).status).toBe(404);
+    expect((await api.get(path(res, a.id))).body.status).toBe('acquired');
+  });
+
+  it('rejects bad input with 400 naming the field', async () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [{ resource: 'r', leaseDurationSeconds: 5 }, /repository/],
+      [{ repository: REPO, leaseDurationSeconds: 5 }, /resource/],
+      [{ repository: REPO, resource: 'r' }, /leaseDurationSeconds/],
+      [{ repository: '', resource: 'r', leaseDurationSeconds: 5 }, /repository/],
+      [{ repository: REPO, resource: '', leaseDurationSeconds: 5 }, /resource/],
+      [{ repository: 'x'.repeat(301), resource: 'r', leaseDurationSeconds: 5 }, /repository/],
+      [{ repository: REPO, resource: 'r\u0000', leaseDurationSeconds: 5 }, /resource/],
+      [{ repository: 42, resource: 'r', leaseDurationSeconds: 5 }, /repository/],
+      [{ repository: REPO, resource: ['r'], leaseDurationSeconds: 5 }, /resource/],
+      [{ repository: REPO, resource: 'r', leaseDurationSeconds: 0 }, /leaseDurationSeconds/],
+      [{ repository: REPO, resource: 'r', leaseDurationSeconds: -5 }, /leaseDurationSeconds/],
+      [{ repository: REPO, resource: 'r', leaseDurationSeconds: '10' }, /leaseDurationSeconds/],
+      [{ repository: REPO, resource: 'r', leaseDurationSeconds: 1e300 }, /leaseDurationSeconds/],
+      [{ repository: REPO, resource: 'r', leaseDurationSeconds: 86_401 }, /leaseDurationSeconds/],
+      [{ repository: REPO, resource: 'r', leaseDurationSeconds: null }, /leaseDurationSeconds/],
+      [{ repository: REPO, resource: 'r', leaseDurationSeconds: 5, waitTimeoutSeconds: 0 }, /waitTimeoutSeconds/],
+      [{ repository: REPO, resource: 'r', leaseDurationSeconds: 5, waitTimeoutSeconds: 1.5 }, /waitTimeoutSeconds/],
+      [{ repository: REPO, resource: 'r', leaseDurationSeconds: 5, reason: 'x'.repeat(501) }, /reason/],
+      [{ repository: REPO, resource: 'r', leaseDurationSeconds: 5, reason: 7 }, /reason/],
+    ];
+    for (const [body, field] of cases) {
+      const r = await api.post('/sfp/api/locks', body);
+      expect({ body, status: r.status }).toEqual({ body, status: 400 });
+      expect(r.body.message).toMatch(field);
+    }
+    for (const raw of ['{"repository":', 'not json', '[]', '"string"', 'null', '12']) {
+      const r = await api.post('/sfp/api/locks', raw);
+      expect({ raw, status: r.status }).toEqual({ raw, status: 400 });
+    }
+    const res = fresh();
+    const a = (await queue(res)).body;
+    expect((await api.get(path(res, 'not-a-uuid'))).status).toBe(400);
+    expect((await api.get(path(res, 'not-a-uuid'))).body.message).toMatch(/ticketId/);
+    for (const q of ['61', '-1', 'abc', '1.5']) {
+      const r = await api.post(path(res, a.id, 'acquire') + `?waitSeconds=${q}`);
+      expect({ q, status: r.status }).toEqual({ q, status: 400 });
+      expect(r.body.message).toMatch(/waitSeconds/);
+    }
+    for (const body of [{ leaseDurationSeconds: 0 }, { leaseDurationSeconds: 'x' }, { leaseDurationSeconds: 1e12 }]) {
+      const r = await api.post(path(res, a.id, 'renew'), body);
+      expect(r.status).toBe(400);
+      expect(r.body.message).toMatch(/leaseDurationSeconds/);
+    }
+    const longRepo = await api.get(`/sfp/api/locks/${'x'.repeat(301)}/r`);
+    expect(longRepo.status).toBe(400);
+    expect(longRepo.body.message).toMatch(/repository/);
+  });
+
+  it('enforces roles and repository patterns on every endpoint', async () => {
+    const member = await createUser(cluster.url, cluster.ownerToken, { name: 'viewer', role: 'member' });
+    const scoped = await createUser(cluster.url, cluster.ownerToken, { name: 'scoped', role: 'application', repositories: ['flxbl-io/*'] });
+    const res = fresh();
+    const a = (await queue(res)).body;
+    const m = http(cluster.url, member.apiKey);
+    const calls = [
+      () => m.post('/sfp/api/locks', { repository: REPO, resource: res, leaseDurationSeconds: 5 }),
+      () => m.get(path(res)),
+      () => m.get(path(res, a.id)),
+      () => m.post(path(res, a.id, 'acquire')),
+      () => m.post(path(res, a.id, 'renew'), {}),
+      () => m.delete(path(res, a.id)),
+      () => m.delete(path(res)),
+    ];
+    for (const call of calls) {
+      const r = await call();
+      expect(r.status).toBe(403);
+      expect(r.body.message).toBe('Requires role: owner, application');
+    }
+    const s = http(cluster.url, scoped.apiKey);
+    expect((await s.get(path(res, a.id))).status).toBe(200);
+    const outside = await s.post('/sfp/api/locks', { repository: 'other-org/app', resource: 'r', leaseDurationSeconds: 5 });
+    expect(outside.status).toBe(403);
+    expect(outside.body.message).toMatch(/other-org\/app/);
+    expect((await s.get(`/sfp/api/locks/${enc('other-org/app')}/r`)).status).toBe(403);
+    expect((await s.delete(`/sfp/api/locks/${enc('other-org/app')}/r`)).status).toBe(403);
+    // An application may release a ticket it did not queue (SPEC §3).
+    expect((await s.delete(path(res, a.id))).status).toBe(200);
+    const anon = http(cluster.url);
+    expect((await anon.post('/sfp/api/locks', { repository: REPO, resource: res, leaseDurationSeconds: 5 })).status).toBe(401);
+    expect((await anon.get(path(res))).status).toBe(401);
+  });
+
+  it('records every transition in the audit table with actor and fencing token', async () => {
+    const res = fresh();
+    const a = (await queue(res, { reason: 'audit me' })).body;
+    const b = (await queue(res)).body;
+    await api.post(path(res, a.id, 'renew'), {});
+    await api.delete(path(res, a.id));
+    await api.delete(path(res));
+    const pg = new Client({ connectionString: cluster.databaseUrl });
+    await pg.connect();
+    try {
+      const { rows } = await pg.query(
+        `SELECT ticket_id, type, actor_name, fencing_token, reason FROM lock_events WHERE resource = $1 ORDER BY id`,
+        [res],
+      );
+      expect(rows.map((r) => [r.ticket_id, r.type])).toEqual([
+        [a.id, 'queued'],
+        [a.id, 'granted'],
+        [b.id, 'queued'],
+        [a.id, 'renewed'],
+        [a.id, 'released'],
+        [b.id, 'granted'],
+        [b.id, 'cleared'],
+      ]);
+      expect(rows[1]).toMatchObject({ actor_name: 'owner-token', fencing_token: String(a.fencingToken), reason: 'audit me' });
+      expect(Number(rows[5].fencing_token)).toBe(a.fencingToken + 1);
+    } finally {
+      await pg.end();
+    }
+  });
+});
+
+describe('lease expiry', () => {
+  let cluster: TestCluster;
+  let api: ReturnType<typeof http>;
+  const path = (resource: string, ...rest: string[]) => ['/sfp/api/locks', enc(REPO), enc(resource), ...rest].join('/');
+
+  beforeAll(async () => {
+    // A slow sweep, so the first test proves the BullMQ job (not the sweep) fired on time.
+    cluster = await startCluster(1, { SWEEP_INTERVAL_MS: '30000' });
+    api = http(cluster.url, cluster.ownerToken);
+  });
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  const holdAndWait = async (resource: string) => {
+    const holder = (await api.post('/sfp/api/locks', { repository: REPO, resource, leaseDurationSeconds: 1 })).body;
+    const waiter = (await api.post('/sfp/api/locks', { repository: REPO, resource, leaseDurationSeconds: 30 })).body;
+    return { holder, waiter };
+  };
+
+  it('expires a dead holder through its BullMQ job and grants the waiter within 100 ms of the lease end', async () => {
+    const { holder, waiter } = await holdAndWait('expiry-job');
+    const r = await api.post(path('expiry-job', waiter.id, 'acquire') + '?waitSeconds=10');
+    expect(r.body.acquired).toBe(true);
+    const lateness = new Date(r.body.ticket.leaseStart).getTime() - new Date(holder.leaseExpiresAt).getTime();
+    expect(lateness).toBeGreaterThanOrEqual(0);
+    expect(lateness).toBeLessThan(100);
+    const old = await api.get(path('expiry-job', holder.id));
+    expect(old.body).toMatchObject({ status: 'released', releaseReason: 'expired' });
+    expect(r.body.ticket.fencingToken).toBe(holder.fencingToken + 1);
+  });
+
+  it('still expires the lease after Redis lost its jobs: the sweep catches it', async () => {
+    const swept = await startCluster(1, { SWEEP_INTERVAL_MS: '300' });
+    try {
+      const a = http(swept.url, swept.ownerToken);
+      const holder = (await a.post('/sfp/api/locks', { repository: REPO, resource: 'flushed', leaseDurationSeconds: 1 })).body;
+      const waiter = (await a.post('/sfp/api/locks', { repository: REPO, resource: 'flushed', leaseDurationSeconds: 30 })).body;
+      await sleep(100); // let the job be written, then lose it as a Redis flush would
+      await deleteRedisPrefix(swept.redisPrefix);
+      const r = await a.post(path('flushed', waiter.id, 'acquire') + '?waitSeconds=10');
+      expect(r.body.acquired).toBe(true);
+      const lateness = new Date(r.body.ticket.leaseStart).getTime() - new Date(holder.leaseExpiresAt).getTime();
+      expect(lateness).toBeLessThan(1_000);
+      expect((await a.get(path('flushed', holder.id))).body.releaseReason).toBe('expired');
+    } finally {
+      await swept.close();
+    }
+  });
+
+  it('a renewed lease does not expire at its old end', async () => {
+    const { holder, waiter } = await holdAndWait('renewed');
+    await api.post(path('renewed', holder.id, 'renew'), { leaseDurationSeconds: 3 });
+    await sleep(1_300);
+    const held = await api.get(path('renewed', holder.id));
+    expect({ s: held.status, b: held.body }).toMatchObject({ b: { status: 'acquired' } });
+    expect((await api.get(path('renewed', waiter.id))).body.status).toBe('queued');
+    await api.delete(path('renewed', holder.id));
+  });
+});
