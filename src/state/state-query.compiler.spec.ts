@@ -93,6 +93,6 @@ describe('compileStateQuery', () => {
 const SQL_WORDS = new Set(['value', 'key', 'store', 'expires_at', 'now', 'text', 'jsonb', 'int', 'numeric', 'number', 'string', 'AND', 'OR', 'NOT', 'NULL', 'IS', 'CASE', 'WHEN', 'THEN', 'END', 'SELECT', 'FROM', 'WHERE', 'ORDER', 'BY', 'ASC', 'DESC', 'LIMIT', 'OFFSET', 'ANY', 'ARRAY', 'FALSE', 'DISTINCT', 'NULLS', 'LAST', 'etag', 'state_entries', 'jsonb_typeof', 'jsonb_array_elements']);
 
 function collectSegments(f: QueryFilter): string[] {
-  if (f.op === 'AND' || f.op === 'OR') return f.filters.flatMap(collectSegments);
-  return f.path.filter((s) => !SQL_WORDS.has(s) && !SQL_WORDS.has(s.toUpperCase()) && s.length > 2);
+  if ('filters' in f) return f.filters.flatMap(collectSegments);
+  return f.path.filter((s: string) => !SQL_WORDS.has(s) && !SQL_WORDS.has(s.toUpperCase()) && s.length > 2);
 }
