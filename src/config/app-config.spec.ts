@@ -1,0 +1,26 @@
+import { loadConfig } from './app-config';
+
+describe('loadConfig', () => {
+  it('works with no environment at all (local PostgreSQL and Redis)', () => {
+    const c = loadConfig({});
+    expect(c.PORT).toBe(3000);
+    expect(c.DATABASE_URL).toMatch(/^postgres:\/\/.*127\.0\.0\.1:5432/);
+    expect(c.REDIS_URL).toBe('redis://127.0.0.1:6379');
+    expect(c.DAPR_LOCK_STORES).toEqual(['lockstore']);
+    expect(c.DAPR_STATE_STORES).toEqual(['statestore']);
+  });
+  it('parses numbers, booleans and lists', () => {
+    const c = loadConfig({ PORT: '8080', DAPR_LOCK_STORES: 'a, b ,c', SYNCHRONIZE_ANONYMOUS_USERS: 'false', MAX_LEASE_SECONDS: '60' });
+    expect(c.PORT).toBe(8080);
+    expect(c.DAPR_LOCK_STORES).toEqual(['a', 'b', 'c']);
+    expect(c.SYNCHRONIZE_ANONYMOUS_USERS).toBe(false);
+    expect(c.MAX_LEASE_SECONDS).toBe(60);
+  });
+  it('names every bad variable in one message', () => {
+    expect(() => loadConfig({ PORT: 'x', REDIS_URL: 'http://nope', OWNER_TOKEN: 'short' })).toThrow(/PORT[\s\S]*REDIS_URL|REDIS_URL[\s\S]*PORT/);
+    expect(() => loadConfig({ OWNER_TOKEN: 'short' })).toThrow(/OWNER_TOKEN/);
+    expect(() => loadConfig({ SWEEP_INTERVAL_MS: '5' })).toThrow(/SWEEP_INTERVAL_MS/);
+    expect(() => loadConfig({ DAPR_STATE_STORES: 'ok,bad name' })).toThrow(/DAPR_STATE_STORES/);
+    expect(() => loadConfig({ SYNCHRONIZE_ANONYMOUS_USERS: 'maybe' })).toThrow(/SYNCHRONIZE_ANONYMOUS_USERS/);
+  });
+});
