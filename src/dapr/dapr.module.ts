@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
+import { MutexModule } from '../mutex/mutex.module';
+import { DaprLockController } from './dapr-lock.controller';
 import { DaprSidecarController } from './dapr-sidecar.controller';
 
-@Module({ controllers: [DaprSidecarController] })
+@Module({ imports: [MutexModule], controllers: [DaprSidecarController, DaprLockController] })
 export class DaprModule {}
