@@ -331,7 +331,8 @@ describe('Dapr state API', () => {
         client.state.transaction(STORE, [
           { operation: 'upsert', request: { key: 'tx-new', value: 'should not exist' } },
           { operation: 'delete', request: { key: 'tx-keep' } },
-          { operation: 'upsert', request: { key: 'tx-keep', value: 'stale', etag } },
+          // The SDK types a transaction etag as {value} (its gRPC shape) and sends it so.
+          { operation: 'upsert', request: { key: 'tx-keep', value: 'stale', etag: { value: etag } } },
         ]),
       );
       expect(failure.status).toBe(500);
@@ -339,6 +340,9 @@ describe('Dapr state API', () => {
       expect(failure.body.message).toMatch(/^error while executing state transaction: /);
       expect(await client.state.get(STORE, 'tx-new')).toBe('');
       expect(await client.state.get(STORE, 'tx-keep')).toBe('current');
+      await client.state.transaction(STORE, [{ operation: 'delete', request: { key: 'tx-keep', etag: { value: await etagOf('tx-keep') } } }]);
+      expect(await client.state.get(STORE, 'tx-keep')).toBe('');
+      await client.state.save(STORE, [{ key: 'tx-keep', value: 'current' }]);
       // A first-write conflict inside fails it the same way.
       const fw = await api.post(`/v1.0/state/${STORE}/transaction`, {
         operations: [

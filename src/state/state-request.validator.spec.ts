@@ -113,6 +113,16 @@ describe('state request validation', () => {
     expect(parseTransactionBody({ operations: [], metadata: null }, {})).toEqual([]);
   });
 
+  it("accepts the SDK's {value} etag form in transaction operations, but not in save bodies", () => {
+    const [u, d] = parseTransactionBody(
+      { operations: [{ operation: 'upsert', request: { key: 'a', value: 1, etag: { value: '3' } } }, { operation: 'delete', request: { key: 'b', etag: { value: '4' } } }] },
+      {},
+    );
+    expect(u).toMatchObject({ etag: '3' });
+    expect(d).toMatchObject({ etag: '4' });
+    expect(errorOf(() => parseSaveBody([{ key: 'k', value: 1, etag: { value: '3' } }], {})).errorCode).toBe('ERR_MALFORMED_REQUEST');
+  });
+
   it('refuses an unknown transaction operation with ERR_NOT_SUPPORTED_STATE_OPERATION', () => {
     const err = errorOf(() => parseTransactionBody({ operations: [{ operation: 'merge', request: { key: 'a', value: 1 } }] }, {}));
     expect(err.getStatus()).toBe(400);

@@ -87,14 +87,24 @@ export function parseTtl(metadata: Record<string, string>, field = 'metadata.ttl
   return ttl > 0 ? ttl : null;
 }
 
-/** A state item of a save body or an upsert operation; `requestMetadata` wins over the item's own. */
-function parseUpsert(item: unknown, where: string, requestMetadata: Record<string, string>, requestWins: boolean): StateWrite {
+/**
+ * The JS SDK types a transaction request's etag as `{value: string}` (the gRPC shape) and sends it
+ * so over HTTP; we accept that form there, so SDK users following its types are not refused.
+ */
+function parseOperationEtag(value: unknown, field: string): string | null {
+  if (isPlainObject(value) && Object.keys(value).length === 1 && 'value' in value) return parseEtag(value.value, `${field}.value`);
+  return parseEtag(value, field);
+}
+
+type EtagParser = (value: unknown, field: string) => string | null;
+
+/** A state item of a save body or an upsert operation. */
+function parseUpsert(item: unknown, where: string, mergeMetadata: (own: Record<string, string>) => Record<string, string>, readEtag: EtagParser): StateWrite {
   if (!isPlainObject(item)) throw malformed(`${where} must be an object`);
   const key = validateKey(item.key, `${where}.key`);
   if (!('value' in item) || item.value === undefined) throw malformed(`${where}.value is required`);
-  const etag = parseEtag(item.etag, `${where}.etag`);
-  const own = parseMetadata(item.metadata, `${where}.metadata`);
-  const metadata = requestWins ? { ...own, ...requestMetadata } : { ...requestMetadata, ...own };
+  const etag = readEtag(item.etag, `${where}.etag`);
+  const metadata = mergeMetadata(parseMetadata(item.metadata, `${where}.metadata`));
   const options = parseOptions(item.options, `${where}.options`);
   const ttlSeconds = parseTtl(metadata, `${where}.metadata.ttlInSeconds`);
   return { kind: 'upsert', key, value: item.value, etag, concurrency: options.concurrency, ttlSeconds };
@@ -111,7 +121,7 @@ function parseOptions(value: unknown, where: string): { concurrency: Concurrency
 export function parseSaveBody(body: unknown, queryMetadata: Record<string, string>): StateWrite[] {
   if (!Array.isArray(body)) throw malformed('the body must be a JSON array of state items');
   if (body.length > STATE_LIMITS.saveItems) throw malformed(`at most ${STATE_LIMITS.saveItems} items per request`);
-  return body.map((item, i) => parseUpsert(item, `[${i}]`, queryMetadata, true));
+  return body.map((item, i) => parseUpsert(item, `[${i}]`, (own) => ({ ...own, ...queryMetadata }), parseEtag));
 }
 
 /** POST /v1.0/state/{store}/bulk: `{keys, parallelism}`; parallelism is accepted and unused (one query fetches all). */
@@ -144,7 +154,7 @@ export function parseTransactionBody(body: unknown, queryMetadata: Record<string
     const where = `operations[${i}]`;
     if (!isPlainObject(op)) throw malformed(`${where} must be an object`);
     if (op.operation === 'upsert') {
-      return parseUpsert(op.request, `${where}.request`, requestMetadata, false);
+      return parseUpsert(op.request, `${where}.request`, (own) => ({ ...requestMetadata, ...own }), parseOperationEtag);
     }
     if (op.operation === 'delete') {
       const request = op.request;
@@ -152,7 +162,7 @@ export function parseTransactionBody(body: unknown, queryMetadata: Record<string
       const key = validateKey(request.key, `${where}.request.key`);
       parseMetadata(request.metadata, `${where}.request.metadata`);
       const options = parseOptions(request.options, `${where}.request.options`);
-      return { kind: 'delete', key, etag: parseEtag(request.etag, `${where}.request.etag`), concurrency: options.concurrency };
+      return { kind: 'delete', key, etag: parseOperationEtag(request.etag, `${where}.request.etag`), concurrency: options.concurrency };
     }
     const name = typeof op.operation === 'string' ? op.operation : JSON.stringify(op.operation ?? '');
     throw new DaprError(400, 'ERR_NOT_SUPPORTED_STATE_OPERATION', `operation type ${name} not supported`);
