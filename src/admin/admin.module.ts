@@ -1,4 +1,29 @@
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { ApiKeyEntity } from '../auth/api-key.entity';
+import { AuthModule } from '../auth/auth.module';
+import { KeyHasher, Sha256KeyHasher } from '../auth/key-hasher';
+import { UserEntity } from '../auth/user.entity';
+import { AdminEventsController } from './admin-events.controller';
+import { AdminEventsService } from './admin-events.service';
+import { AdminKeysController } from './admin-keys.controller';
+import { AdminKeysService } from './admin-keys.service';
+import { AdminResourcesController } from './admin-resources.controller';
+import { AdminResourcesService } from './admin-resources.service';
+import { LockEventsRepository } from './lock-events.repository';
+import { LockOverviewRepository } from './lock-overview.repository';
 
-@Module({})
+/** The owner's view: resources overview, stuck locks, audit trail, API keys. */
+@Module({
+  imports: [AuthModule, TypeOrmModule.forFeature([UserEntity, ApiKeyEntity])],
+  controllers: [AdminResourcesController, AdminEventsController, AdminKeysController],
+  providers: [
+    { provide: KeyHasher, useClass: Sha256KeyHasher },
+    LockOverviewRepository,
+    LockEventsRepository,
+    AdminResourcesService,
+    AdminEventsService,
+    AdminKeysService,
+  ],
+})
 export class AdminModule {}

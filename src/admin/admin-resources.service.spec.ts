@@ -1,0 +1,61 @@
+import { toResource } from './admin-resources.service';
+import { LockRow } from './lock-overview.repository';
+
+const at = new Date('2026-01-01T12:00:00Z');
+const base: LockRow = {
+  lockId: 1,
+  repository: 'acme/web',
+  resource: 'uat',
+  fence: 7,
+  queueLength: 0,
+  updatedAt: at,
+  stuckReason: null,
+  holder: null,
+  nextWaiter: null,
+};
+
+describe('toResource', () => {
+  it('shows a free lock', () => {
+    expect(toResource(base, at)).toMatchObject({ state: 'free', holder: null, queueLength: 0, nextWaiter: null, oldestWaitSeconds: null, lastFencingToken: 7, stuck: false });
+  });
+
+  it('computes hold time, countdown and wait age against the database clock', () => {
+    const r = toResource(
+      {
+        ...base,
+        queueLength: 3,
+        holder: {
+          ticketId: 't1',
+          requesterId: 'u1',
+          requesterName: 'pipeline',
+          leaseStart: new Date('2026-01-01T11:50:00Z'),
+          leaseExpiresAt: new Date('2026-01-01T12:05:00Z'),
+          leaseDurationSeconds: 900,
+          renewedAt: null,
+          fencingToken: 7,
+          reason: 'deploy',
+          source: 'sfp',
+        },
+        nextWaiter: {
+          ticketId: 't2',
+          requesterId: 'u2',
+          requesterName: 'next',
+          createdAt: new Date('2026-01-01T11:58:00Z'),
+          waitDeadline: null,
+          leaseDurationSeconds: 60,
+          reason: null,
+        },
+      },
+      at,
+    );
+    expect(r.state).toBe('held');
+    expect(r.holder).toMatchObject({ heldSeconds: 600, leaseRemainingSeconds: 300, fencingToken: 7, requestedBy: { id: 'u1', name: 'pipeline' } });
+    expect(r.nextWaiter).toMatchObject({ position: 1, waitSeconds: 120, requestedBy: { name: 'next' } });
+    expect(r.oldestWaitSeconds).toBe(120);
+  });
+
+  it('marks a stuck lock', () => {
+    const r = toResource({ ...base, stuckReason: 'held_too_long' }, at);
+    expect(r).toMatchObject({ state: 'stuck', stuck: true, stuckReason: 'held_too_long' });
+  });
+});

@@ -1,0 +1,64 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import { IsIn, IsInt, IsISO8601, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { ActorDto } from './admin-resource.dto';
+import { QueryInt } from './query-transforms';
+
+export const EVENT_TYPES = ['queued', 'granted', 'renewed', 'released', 'expired', 'cleared', 'cancelled', 'timed_out'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+const PRINTABLE = /^[^\u0000-\u001f\u007f]+$/;
+
+export class EventsQueryDto {
+  @ApiPropertyOptional({ description: 'Only this repository (exact)', example: 'flxbl-io/sf-core' })
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(300) @Matches(PRINTABLE, { message: 'repository must not contain control characters' })
+  repository?: string;
+
+  @ApiPropertyOptional({ description: 'Only this resource (exact)', example: 'uat-org' })
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(300) @Matches(PRINTABLE, { message: 'resource must not contain control characters' })
+  resource?: string;
+
+  @ApiPropertyOptional({ description: 'Actor: a user id (UUID) or a name (`system` for expiries and time-outs)' })
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(200)
+  actor?: string;
+
+  @ApiPropertyOptional({ description: `Comma-separated event types: ${EVENT_TYPES.join(', ')}`, example: 'granted,expired' })
+  @IsOptional()
+  @Transform(({ value }) => (typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value))
+  @IsIn(EVENT_TYPES, { each: true, message: `type must be a comma-separated list of: ${EVENT_TYPES.join(', ')}` })
+  type?: EventType[];
+
+  @ApiPropertyOptional({ format: 'date-time', description: 'Events at or after this time (ISO-8601)' })
+  @IsOptional() @IsISO8601({ strict: true }, { message: 'from must be an ISO-8601 date-time' })
+  from?: string;
+
+  @ApiPropertyOptional({ format: 'date-time', description: 'Events before this time (ISO-8601)' })
+  @IsOptional() @IsISO8601({ strict: true }, { message: 'to must be an ISO-8601 date-time' })
+  to?: string;
+
+  @ApiPropertyOptional({ description: 'The `nextCursor` of the previous page' })
+  @IsOptional() @Matches(/^[1-9]\d{0,17}$/, { message: 'cursor must be the nextCursor of a previous page' })
+  cursor?: string;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 100 })
+  @IsOptional() @QueryInt() @IsInt({ message: 'limit must be an integer between 1 and 500' }) @Min(1, { message: 'limit must be an integer between 1 and 500' }) @Max(500, { message: 'limit must be an integer between 1 and 500' })
+  limit?: number;
+}
+
+export class EventDto {
+  @ApiProperty({ description: 'Increasing with time; the cursor' }) id: number;
+  @ApiProperty({ enum: EVENT_TYPES }) type: EventType;
+  @ApiProperty() repository: string;
+  @ApiProperty() resource: string;
+  @ApiProperty({ format: 'uuid', nullable: true }) ticketId: string | null;
+  @ApiProperty({ type: ActorDto }) actor: ActorDto;
+  @ApiProperty({ nullable: true }) fencingToken: number | null;
+  @ApiProperty({ nullable: true, description: 'The requester\'s reason, or why the system acted' }) reason: string | null;
+  @ApiProperty({ format: 'date-time' }) at: string;
+}
+
+export class EventPageDto {
+  @ApiProperty({ type: [EventDto], description: 'Newest first' }) items: EventDto[];
+  @ApiProperty({ nullable: true, description: 'Pass as `cursor` for the next (older) page; null on the last page' }) nextCursor: string | null;
+  @ApiProperty() limit: number;
+}
