@@ -290,6 +290,8 @@ describe('admin: API keys', () => {
     expect(schemaOf('/sfp/api/admin/keys', 'get', '200')['application/json'].schema.$ref).toMatch(/KeyPageDto/);
     expect(schemaOf('/sfp/api/admin/keys', 'post', '201')['application/json'].schema.$ref).toMatch(/CreatedKeyDto/);
     expect(schemaOf('/sfp/api/admin/keys/{id}', 'delete', '200')['application/json'].schema.$ref).toMatch(/KeyDto/);
+    expect(schemaOf('/metrics', 'get', '200')['text/plain']).toBeDefined();
+    expect(doc.paths['/metrics'].get.security).toBeUndefined();
     expect(doc.components.schemas.ResourceDto.properties.stuckReason.description).toMatch(/lease duration/);
   });
 });

@@ -4,6 +4,7 @@ import { ApiKeyEntity } from '../auth/api-key.entity';
 import { AuthModule } from '../auth/auth.module';
 import { KeyHasher, Sha256KeyHasher } from '../auth/key-hasher';
 import { UserEntity } from '../auth/user.entity';
+import { MetricsModule } from '../metrics/metrics.module';
 import { AdminEventsController } from './admin-events.controller';
 import { AdminEventsService } from './admin-events.service';
 import { AdminKeysController } from './admin-keys.controller';
@@ -13,9 +14,9 @@ import { AdminResourcesService } from './admin-resources.service';
 import { LockEventsRepository } from './lock-events.repository';
 import { LockOverviewRepository } from './lock-overview.repository';
 
-/** The owner's view: resources overview, stuck locks, audit trail, API keys. */
+/** The owner's view: resources overview, stuck locks, audit trail, API keys, metrics. */
 @Module({
-  imports: [AuthModule, TypeOrmModule.forFeature([UserEntity, ApiKeyEntity])],
+  imports: [AuthModule, TypeOrmModule.forFeature([UserEntity, ApiKeyEntity]), MetricsModule],
   controllers: [AdminResourcesController, AdminEventsController, AdminKeysController],
   providers: [
     { provide: KeyHasher, useClass: Sha256KeyHasher },

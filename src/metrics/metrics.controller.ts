@@ -1,0 +1,31 @@
+import { Controller, Get, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { Public } from '../auth/roles.decorator';
+import { MetricsService } from './metrics.service';
+
+@ApiTags('Operations')
+@Controller('metrics')
+export class MetricsController {
+  constructor(private readonly metrics: MetricsService) {}
+
+  @Get()
+  @Public()
+  @ApiOperation({
+    summary: 'Prometheus metrics (no key, for scrapers; restrict it at the network edge if needed)',
+    description:
+      'Per lock (busiest 1,000): `queue_mutex_lock_queue_depth`, `queue_mutex_lock_holders`. Totals: `queue_mutex_locks_held`, ' +
+      '`queue_mutex_tickets_waiting`, `queue_mutex_locks_stuck` (read from PostgreSQL at scrape time: the same on every instance). ' +
+      'Per instance: `queue_mutex_tickets_queued_total`, `queue_mutex_grants_total`, `queue_mutex_renewals_total`, ' +
+      '`queue_mutex_releases_total{reason=released|expired|cleared|cancelled|timed_out}`, histograms `queue_mutex_wait_seconds`, ' +
+      '`queue_mutex_hold_seconds` and `http_request_duration_seconds{method,route,status_code}`, plus Node.js process metrics.',
+  })
+  @ApiProduces('text/plain')
+  @ApiOkResponse({ description: 'Prometheus text exposition format 0.0.4', schema: { type: 'string' } })
+  @ApiServiceUnavailableResponse({ description: 'PostgreSQL cannot be reached' })
+  async scrape(@Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
+    const { contentType, body } = await this.metrics.scrape();
+    reply.header('content-type', contentType);
+    return body;
+  }
+}

@@ -1,0 +1,73 @@
+import { HttpAdapterHost } from '@nestjs/core';
+import { Ticket } from '../mutex/domain/ticket';
+import { MutexEventBus } from '../mutex/mutex-event-bus';
+import { LockGaugesRepository } from './lock-gauges.repository';
+import { MetricsService } from './metrics.service';
+
+const ticket = (over: Partial<Ticket>): Ticket =>
+  ({
+    id: 't',
+    lockId: 1,
+    repository: 'acme/web',
+    resource: 'uat',
+    status: 'acquired',
+    source: 'sfp',
+    createdAt: new Date('2026-01-01T12:00:00Z'),
+    leaseStart: null,
+    releasedAt: null,
+    releaseReason: null,
+    ...over,
+  }) as Ticket;
+
+describe('MetricsService', () => {
+  const bus = new MutexEventBus();
+  const hooks: Array<(req: any, reply: any, done: () => void) => void> = [];
+  const host = { httpAdapter: { getInstance: () => ({ addHook: (_: string, h: any) => hooks.push(h) }) } } as unknown as HttpAdapterHost;
+  const gauges = {
+    read: async () => ({ held: 2, waiting: 5, stuck: 1, locks: [{ repository: 'acme/web', resource: 'uat', queueDepth: 5, holders: 1 }] }),
+  } as unknown as LockGaugesRepository;
+  const metrics = new MetricsService(bus, gauges, host);
+  metrics.onModuleInit();
+  afterAll(() => metrics.onModuleDestroy());
+
+  const value = async (name: string, labels: Record<string, string>) => {
+    const m = await metrics.registry.getSingleMetric(name)!.get();
+    return m.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value;
+  };
+
+  it('counts transitions and times waits and holds from the tickets', async () => {
+    bus.emit('queued', ticket({ status: 'queued' }));
+    bus.emit('granted', ticket({ leaseStart: new Date('2026-01-01T12:00:30Z') }));
+    bus.emit('renewed', ticket({}));
+    bus.emit('ended', ticket({ leaseStart: new Date('2026-01-01T12:00:30Z'), releasedAt: new Date('2026-01-01T12:10:30Z'), releaseReason: 'expired' }));
+    bus.emit('ended', ticket({ status: 'released', releasedAt: new Date(), releaseReason: 'timed_out' }));
+    expect(await value('queue_mutex_tickets_queued_total', { source: 'sfp' })).toBe(1);
+    expect(await value('queue_mutex_grants_total', { source: 'sfp' })).toBe(1);
+    expect(await value('queue_mutex_renewals_total', { source: 'sfp' })).toBe(1);
+    expect(await value('queue_mutex_releases_total', { reason: 'expired' })).toBe(1);
+    expect(await value('queue_mutex_releases_total', { reason: 'timed_out' })).toBe(1);
+    expect(await value('queue_mutex_releases_total', { reason: 'cleared' })).toBe(0);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('queue_mutex_wait_seconds_sum{source="sfp"} 30');
+    expect(text).toContain('queue_mutex_hold_seconds_sum{reason="expired"} 600');
+    expect(text).not.toContain('queue_mutex_hold_seconds_count{reason="timed_out"}'); // never held
+  });
+
+  it('times HTTP responses by route pattern', async () => {
+    hooks[0]({ method: 'GET', routeOptions: { url: '/sfp/api/locks/:repository/:resource' } }, { statusCode: 200, elapsedTime: 12 }, () => undefined);
+    hooks[0]({ method: 'GET', routeOptions: {} }, { statusCode: 404, elapsedTime: 1 }, () => undefined);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('http_request_duration_seconds_count{method="GET",route="/sfp/api/locks/:repository/:resource",status_code="200"} 1');
+    expect(text).toContain('http_request_duration_seconds_count{method="GET",route="unmatched",status_code="404"} 1');
+  });
+
+  it('sets the lock gauges from one read at scrape time', async () => {
+    const { body, contentType } = await metrics.scrape();
+    expect(contentType).toMatch(/^text\/plain/);
+    expect(body).toContain('queue_mutex_lock_queue_depth{repository="acme/web",resource="uat"} 5');
+    expect(body).toContain('queue_mutex_lock_holders{repository="acme/web",resource="uat"} 1');
+    expect(body).toContain('queue_mutex_locks_held 2');
+    expect(body).toContain('queue_mutex_tickets_waiting 5');
+    expect(body).toContain('queue_mutex_locks_stuck 1');
+  });
+});

@@ -1,0 +1,125 @@
+import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { FastifyInstance } from 'fastify';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Ticket } from '../mutex/domain/ticket';
+import { MutexEventBus } from '../mutex/mutex-event-bus';
+import { LockGaugesRepository } from './lock-gauges.repository';
+
+const RELEASE_REASONS = ['released', 'expired', 'cleared', 'cancelled', 'timed_out'];
+const SOURCES = ['sfp', 'dapr', 'synchronize'];
+const seconds = (from: Date, to: Date) => Math.max(0, (to.getTime() - from.getTime()) / 1_000);
+
+/**
+ * Prometheus metrics of one app instance, in its own Registry (several instances may share a
+ * process). Counters and histograms count what this instance committed (sum them across
+ * instances); the lock gauges are read from PostgreSQL at scrape time and are the same on every
+ * instance (take max, not sum).
+ */
+@Injectable()
+export class MetricsService implements OnModuleInit, OnModuleDestroy {
+  readonly registry = new Registry();
+
+  private readonly queued = new Counter({ name: 'queue_mutex_tickets_queued_total', help: 'Tickets queued (including immediate grants and successful try-locks)', labelNames: ['source'], registers: [this.registry] });
+  private readonly grants = new Counter({ name: 'queue_mutex_grants_total', help: 'Leases granted', labelNames: ['source'], registers: [this.registry] });
+  private readonly renewals = new Counter({ name: 'queue_mutex_renewals_total', help: 'Leases renewed', labelNames: ['source'], registers: [this.registry] });
+  private readonly releases = new Counter({
+    name: 'queue_mutex_releases_total',
+    help: 'Tickets ended, by releaseReason: released, expired (lease ran out), cleared (force clear), cancelled (left the queue), timed_out (waited too long)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  private readonly waitTime = new Histogram({
+    name: 'queue_mutex_wait_seconds',
+    help: 'Time from queueing to grant',
+    labelNames: ['source'],
+    buckets: [0.01, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400],
+    registers: [this.registry],
+  });
+  private readonly holdTime = new Histogram({
+    name: 'queue_mutex_hold_seconds',
+    help: 'Time from grant to the end of the lease, by releaseReason',
+    labelNames: ['reason'],
+    buckets: [0.1, 1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400],
+    registers: [this.registry],
+  });
+  private readonly queueDepth = new Gauge({ name: 'queue_mutex_lock_queue_depth', help: 'Tickets waiting per lock (the busiest locks only)', labelNames: ['repository', 'resource'], registers: [this.registry] });
+  private readonly holders = new Gauge({ name: 'queue_mutex_lock_holders', help: 'Holders per lock, 0 or 1 (the busiest locks only)', labelNames: ['repository', 'resource'], registers: [this.registry] });
+  private readonly held = new Gauge({ name: 'queue_mutex_locks_held', help: 'Locks with a holder', registers: [this.registry] });
+  private readonly waiting = new Gauge({ name: 'queue_mutex_tickets_waiting', help: 'Tickets waiting in all queues', registers: [this.registry] });
+  private readonly stuck = new Gauge({ name: 'queue_mutex_locks_stuck', help: 'Held locks that look stuck (see GET /sfp/api/admin/stuck)', registers: [this.registry] });
+  private readonly httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request latency by method, route pattern and status',
+    labelNames: ['method', 'route', 'status_code'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  private readonly listeners = {
+    queued: (t: Ticket) => this.queued.inc({ source: t.source }),
+    granted: (t: Ticket) => {
+      this.grants.inc({ source: t.source });
+      if (t.leaseStart) this.waitTime.observe({ source: t.source }, seconds(t.createdAt, t.leaseStart));
+    },
+    renewed: (t: Ticket) => this.renewals.inc({ source: t.source }),
+    ended: (t: Ticket) => {
+      const reason = t.releaseReason ?? 'released';
+      this.releases.inc({ reason });
+      if (t.leaseStart && t.releasedAt) this.holdTime.observe({ reason }, seconds(t.leaseStart, t.releasedAt));
+    },
+  };
+
+  constructor(
+    private readonly events: MutexEventBus,
+    private readonly gauges: LockGaugesRepository,
+    private readonly adapterHost: HttpAdapterHost,
+  ) {
+    collectDefaultMetrics({ register: this.registry });
+    // Every series exists from the start, so rate() and alerts see a zero instead of nothing.
+    for (const source of SOURCES) {
+      this.queued.inc({ source }, 0);
+      this.grants.inc({ source }, 0);
+      this.renewals.inc({ source }, 0);
+    }
+    for (const reason of RELEASE_REASONS) this.releases.inc({ reason }, 0);
+  }
+
+  onModuleInit(): void {
+    this.events.on('queued', this.listeners.queued);
+    this.events.on('granted', this.listeners.granted);
+    this.events.on('renewed', this.listeners.renewed);
+    this.events.on('ended', this.listeners.ended);
+    // A Fastify hook, not a Nest interceptor, so 401s, 404s and validation errors are timed too.
+    const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
+    fastify.addHook('onResponse', (request, reply, done) => {
+      // The route pattern, never the raw URL: ids in paths would explode the label set.
+      const route = request.routeOptions?.url ?? 'unmatched';
+      this.httpDuration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1_000);
+      done();
+    });
+  }
+
+  onModuleDestroy(): void {
+    this.events.off('queued', this.listeners.queued);
+    this.events.off('granted', this.listeners.granted);
+    this.events.off('renewed', this.listeners.renewed);
+    this.events.off('ended', this.listeners.ended);
+  }
+
+  /** The exposition text, with the lock gauges read fresh from PostgreSQL. */
+  async scrape(): Promise<{ contentType: string; body: string }> {
+    const g = await this.gauges.read();
+    this.queueDepth.reset();
+    this.holders.reset();
+    for (const lock of g.locks) {
+      const labels = { repository: lock.repository, resource: lock.resource };
+      this.queueDepth.set(labels, lock.queueDepth);
+      this.holders.set(labels, lock.holders);
+    }
+    this.held.set(g.held);
+    this.waiting.set(g.waiting);
+    this.stuck.set(g.stuck);
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

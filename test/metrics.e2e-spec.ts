@@ -1,0 +1,115 @@
+import { createUser, http, startCluster, TestCluster } from './support/test-app';
+
+/** The value of one series in a Prometheus text exposition (0 when absent). */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number {
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || !line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = Object.fromEntries([...(m[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v) && Object.keys(have).length === Object.keys(labels).length) return Number(m[4]);
+  }
+  return 0;
+}
+
+describe('metrics', () => {
+  let cluster: TestCluster;
+  let key: string;
+  const enc = encodeURIComponent;
+  const scrape = async () => {
+    const res = await fetch(cluster.url + '/metrics');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    return res.text();
+  };
+
+  beforeAll(async () => {
+    cluster = await startCluster(1);
+    key = (await createUser(cluster.url, cluster.ownerToken, { name: 'metrics-app', role: 'application' })).apiKey;
+  });
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  it('serves /metrics without a key, with the listed series present from the start', async () => {
+    const text = await scrape();
+    for (const name of [
+      'queue_mutex_lock_queue_depth',
+      'queue_mutex_lock_holders',
+      'queue_mutex_locks_held',
+      'queue_mutex_tickets_waiting',
+      'queue_mutex_locks_stuck',
+      'queue_mutex_tickets_queued_total',
+      'queue_mutex_grants_total',
+      'queue_mutex_renewals_total',
+      'queue_mutex_releases_total',
+      'queue_mutex_wait_seconds',
+      'queue_mutex_hold_seconds',
+      'http_request_duration_seconds',
+      'process_cpu_seconds_total',
+    ]) {
+      expect([name, text.includes(`# TYPE ${name} `)]).toEqual([name, true]);
+    }
+    expect(text).toContain('queue_mutex_releases_total{reason="expired"} 0');
+  });
+
+  it('moves counters, histograms and gauges on queue, grant, expiry and clear', async () => {
+    const before = await scrape();
+    const c = http(cluster.url, key);
+    // Held with one waiter: per-lock gauges.
+    const a = await c.post('/sfp/api/locks', { repository: 'acme/web', resource: 'uat', leaseDurationSeconds: 600 });
+    await c.post('/sfp/api/locks', { repository: 'acme/web', resource: 'uat', leaseDurationSeconds: 1 });
+    let text = await scrape();
+    expect(sample(text, 'queue_mutex_lock_queue_depth', { repository: 'acme/web', resource: 'uat' })).toBe(1);
+    expect(sample(text, 'queue_mutex_lock_holders', { repository: 'acme/web', resource: 'uat' })).toBe(1);
+    expect(sample(text, 'queue_mutex_locks_held')).toBe(1);
+    expect(sample(text, 'queue_mutex_tickets_waiting')).toBe(1);
+    expect(sample(text, 'queue_mutex_tickets_queued_total', { source: 'sfp' }) - sample(before, 'queue_mutex_tickets_queued_total', { source: 'sfp' })).toBe(2);
+    expect(sample(text, 'queue_mutex_grants_total', { source: 'sfp' }) - sample(before, 'queue_mutex_grants_total', { source: 'sfp' })).toBe(1);
+
+    // Release: the waiter (1 s lease) is granted, then expires.
+    expect((await c.delete(`/sfp/api/locks/${enc('acme/web')}/uat/${a.body.id}`)).status).toBe(200);
+    const deadline = Date.now() + 5_000;
+    do {
+      await new Promise((r) => setTimeout(r, 200));
+      text = await scrape();
+    } while (sample(text, 'queue_mutex_releases_total', { reason: 'expired' }) < 1 && Date.now() < deadline);
+    expect(sample(text, 'queue_mutex_releases_total', { reason: 'released' })).toBe(1);
+    expect(sample(text, 'queue_mutex_releases_total', { reason: 'expired' })).toBe(1);
+    expect(sample(text, 'queue_mutex_grants_total', { source: 'sfp' }) - sample(before, 'queue_mutex_grants_total', { source: 'sfp' })).toBe(2);
+    expect(sample(text, 'queue_mutex_wait_seconds_count', { source: 'sfp' })).toBe(2);
+    expect(sample(text, 'queue_mutex_hold_seconds_count', { reason: 'expired' })).toBe(1);
+    expect(sample(text, 'queue_mutex_hold_seconds_sum', { reason: 'expired' })).toBeGreaterThanOrEqual(0.9);
+    // A free lock leaves the per-lock gauges.
+    expect(text).not.toContain('queue_mutex_lock_holders{repository="acme/web"');
+    expect(sample(text, 'queue_mutex_locks_held')).toBe(0);
+
+    // Force clear of a holder and a waiter.
+    await c.post('/sfp/api/locks', { repository: 'acme/web', resource: 'prod', leaseDurationSeconds: 600 });
+    await c.post('/sfp/api/locks', { repository: 'acme/web', resource: 'prod', leaseDurationSeconds: 600 });
+    expect((await c.delete(`/sfp/api/locks/${enc('acme/web')}/prod`)).status).toBe(200);
+    text = await scrape();
+    expect(sample(text, 'queue_mutex_releases_total', { reason: 'cleared' })).toBe(2);
+    expect(sample(text, 'queue_mutex_hold_seconds_count', { reason: 'cleared' })).toBe(1); // the waiter never held it
+  });
+
+  it('times HTTP requests by route pattern, not raw URL, including 401s and 404s', async () => {
+    await http(cluster.url).get('/sfp/api/admin/resources');
+    await http(cluster.url, key).get(`/sfp/api/locks/${enc('acme/web')}/uat/4f1c1c9e-3d1a-4b7e-9a53-0c0b2a1d9e11`);
+    await http(cluster.url).get('/no/such/path');
+    const text = await scrape();
+    expect(sample(text, 'http_request_duration_seconds_count', { method: 'GET', route: '/sfp/api/admin/resources', status_code: '401' })).toBe(1);
+    expect(sample(text, 'http_request_duration_seconds_count', { method: 'GET', route: '/sfp/api/locks/:repository/:resource/:ticketId', status_code: '404' })).toBe(1);
+    expect(sample(text, 'http_request_duration_seconds_count', { method: 'GET', route: 'unmatched', status_code: '404' })).toBe(1);
+    expect(text).not.toContain('4f1c1c9e-3d1a');
+    expect(text).not.toContain('/no/such/path');
+  });
+
+  it('keeps a registry per app instance', async () => {
+    const other = await cluster.addInstance();
+    const text = await (await fetch(other.url + '/metrics')).text();
+    expect(sample(text, 'queue_mutex_grants_total', { source: 'sfp' })).toBe(0);
+    // The lock gauges come from PostgreSQL and agree across instances.
+    expect(sample(text, 'queue_mutex_locks_held')).toBe(sample(await scrape(), 'queue_mutex_locks_held'));
+  });
+});
