@@ -1,4 +1,4 @@
-import { InjectQueue, Processor, WorkerHost } from '@nestjs/bullmq';
+import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Job, Queue } from 'bullmq';
 import { JOB_CHECK_TICKET, JOB_PURGE_RELEASED, LOCK_TIMERS_QUEUE } from './mutex.constants';
@@ -21,6 +21,12 @@ export class LockTimersProcessor extends WorkerHost implements OnApplicationBoot
     await this.queue
       .upsertJobScheduler(JOB_PURGE_RELEASED, { every: 60_000 }, { name: JOB_PURGE_RELEASED, opts: { removeOnComplete: true, removeOnFail: true } })
       .catch((err) => this.logger.warn(`cannot schedule purge: ${err.message}`));
+  }
+
+  /** Redis outages are expected and survivable (the sweep covers them): log, don't crash or spam stderr. */
+  @OnWorkerEvent('error')
+  onError(err: Error): void {
+    this.logger.warn(`lock timers worker: ${err.message}`);
   }
 
   async process(job: Job<{ ticketId?: string }>): Promise<void> {

@@ -34,7 +34,12 @@ export interface TestCluster {
  * Boots `count` real instances of the service on a fresh database and a fresh Redis prefix,
  * each listening on its own loopback port; `close()` stops them and removes both.
  */
-export async function startCluster(count = 1, extraEnv: Record<string, string> = {}): Promise<TestCluster> {
+export interface ClusterOptions {
+  /** Rewrites the database URL the instances use (e.g. to go through a proxy); cleanup still uses the direct one. */
+  mapDatabaseUrl?: (url: string) => string;
+}
+
+export async function startCluster(count = 1, extraEnv: Record<string, string> = {}, options: ClusterOptions = {}): Promise<TestCluster> {
   const id = `${process.pid}_${randomBytes(4).toString('hex')}`;
   const databaseName = `qm_test_${id}`;
   const databaseUrl = PG_ADMIN_URL.replace(/\/[^/]*$/, `/${databaseName}`);
@@ -45,7 +50,7 @@ export async function startCluster(count = 1, extraEnv: Record<string, string> =
     NODE_ENV: 'test',
     PORT: '0',
     HOST: '127.0.0.1',
-    DATABASE_URL: databaseUrl,
+    DATABASE_URL: options.mapDatabaseUrl ? options.mapDatabaseUrl(databaseUrl) : databaseUrl,
     DATABASE_POOL_SIZE: '8',
     REDIS_URL,
     REDIS_PREFIX: redisPrefix,

@@ -1,0 +1,84 @@
+import { http, startCluster, TestCluster } from './support/test-app';
+import { TcpProxy } from './support/tcp-proxy';
+
+const REPO = 'outage/repo';
+const enc = encodeURIComponent;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: T;
+  do {
+    last = await fn();
+    if (ok(last)) return last;
+    await sleep(100);
+  } while (Date.now() < end);
+  return last;
+}
+
+describe('PostgreSQL or Redis unreachable', () => {
+  const pgProxy = new TcpProxy(5432);
+  const redisProxy = new TcpProxy(6379);
+  let cluster: TestCluster;
+  let api: ReturnType<typeof http>;
+
+  beforeAll(async () => {
+    await pgProxy.start();
+    await redisProxy.start();
+    cluster = await startCluster(
+      1,
+      { REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`, SWEEP_INTERVAL_MS: '200' },
+      { mapDatabaseUrl: (url) => url.replace(':5432/', `:${pgProxy.port}/`) },
+    );
+    api = http(cluster.url, cluster.ownerToken);
+  });
+  afterAll(async () => {
+    await pgProxy.restore();
+    await redisProxy.restore();
+    const t0 = Date.now();
+    await cluster?.close();
+    if (Date.now() - t0 > 5_000) console.warn(`cluster close took ${Date.now() - t0} ms`);
+    await pgProxy.cut();
+    await redisProxy.cut();
+  });
+
+  it('answers 503 with a clear message while PostgreSQL is down, and recovers by itself', async () => {
+    const before = await api.post('/sfp/api/locks', { repository: REPO, resource: 'db', leaseDurationSeconds: 60 });
+    expect(before.status).toBe(201);
+    await pgProxy.cut();
+    const during = await api.post('/sfp/api/locks', { repository: REPO, resource: 'db', leaseDurationSeconds: 60 });
+    expect(during.status).toBe(503);
+    expect(during.body.message).toMatch(/unavailable/i);
+    const status = await api.get(`/sfp/api/locks/${enc(REPO)}/db/${before.body.id}`);
+    expect(status.status).toBe(503);
+    const health = await api.get('/health');
+    expect(health.status).toBe(503);
+    expect(health.body.error.postgres.status).toBe('down');
+    await pgProxy.restore();
+    const after = await eventually(
+      () => api.post('/sfp/api/locks', { repository: REPO, resource: 'db', leaseDurationSeconds: 60 }),
+      (r) => r.status === 201,
+    );
+    expect(after.status).toBe(201);
+    // Nothing half-written: the failed request left no ticket; the new one queues right behind the holder.
+    expect(after.body).toMatchObject({ status: 'queued', queuePosition: 1 });
+    expect((await api.get('/health')).status).toBe(200);
+  });
+
+  it('keeps granting and expiring locks while Redis is down (PostgreSQL is the truth), and /health says so', async () => {
+    await redisProxy.cut();
+    const holder = await api.post('/sfp/api/locks', { repository: REPO, resource: 'redis', leaseDurationSeconds: 1 });
+    expect(holder.status).toBe(201);
+    expect(holder.body.status).toBe('acquired');
+    const waiter = await api.post('/sfp/api/locks', { repository: REPO, resource: 'redis', leaseDurationSeconds: 60 });
+    expect(waiter.body.status).toBe('queued');
+    const health = await eventually(() => api.get('/health'), (r) => r.status === 503);
+    expect(health.body.error.redis.status).toBe('down');
+    // No BullMQ job could be written: the sweep must still hand the lock over.
+    const granted = await api.post(`/sfp/api/locks/${enc(REPO)}/redis/${waiter.body.id}/acquire?waitSeconds=5`);
+    expect(granted.status).toBe(200);
+    expect(granted.body.acquired).toBe(true);
+    await redisProxy.restore();
+    expect((await eventually(() => api.get('/health'), (r) => r.status === 200)).status).toBe(200);
+  });
+});
