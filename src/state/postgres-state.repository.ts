@@ -16,6 +16,9 @@ const LIVE = '(expires_at IS NULL OR expires_at > now())';
 /** A NULL ttl gives a NULL expiry: the value never expires. */
 const EXPIRES = `now() + $4::int * interval '1 second'`;
 
+/** Advisory lock class of state keys ('St'). */
+const ADVISORY_CLASS = 0x5374;
+
 const SQL = {
   get: `SELECT value::text AS json, etag::text AS etag, expires_at FROM state_entries WHERE store = $1 AND key = $2 AND ${LIVE}`,
   getMany: `SELECT key, value, etag::text AS etag, expires_at FROM state_entries WHERE store = $1 AND key = ANY($2::text[]) AND ${LIVE}`,
@@ -35,6 +38,11 @@ const SQL = {
     RETURNING etag::text AS etag`,
   delete: `DELETE FROM state_entries WHERE store = $1 AND key = $2`,
   deleteIfEtag: `DELETE FROM state_entries WHERE store = $1 AND key = $2 AND etag::text = $3 AND ${LIVE} RETURNING 1 AS ok`,
+  // Multi-key writes first take one transaction lock per key in a global order (the hash), so two
+  // transactions over the same keys in different orders queue instead of deadlocking. The two-int
+  // form keeps these keys apart from every single-bigint advisory lock in the database.
+  lockKeys: `SELECT count(pg_advisory_xact_lock(${ADVISORY_CLASS}, h)) AS n
+    FROM (SELECT DISTINCT hashtext($1 || chr(31) || k) AS h FROM unnest($2::text[]) AS k ORDER BY h) AS keys`,
   // SKIP LOCKED: the purge never waits on (or blocks) a writer touching the same rows.
   purge: `WITH doomed AS (
       SELECT store, key FROM state_entries WHERE expires_at <= now() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
@@ -42,6 +50,9 @@ const SQL = {
       DELETE FROM state_entries s USING doomed d WHERE s.store = d.store AND s.key = d.key AND s.expires_at <= now() RETURNING 1
     ) SELECT count(*)::int AS n FROM gone`,
 } as const;
+
+/** deadlock_detected, serialization_failure */
+const RETRYABLE = new Set(['40P01', '40001']);
 
 type Exec = (name: string, text: string, values: unknown[]) => Promise<Record<string, unknown>[]>;
 
@@ -84,11 +95,24 @@ export class PostgresStateRepository extends StateRepository {
       const exec: Exec = (name, text, values) => this.pg.query(name, text, values);
       return this.apply(exec, store, writes[0], 0);
     }
+    // Ordered key locks prevent deadlocks between our own writers; should one still happen (or a
+    // serialisation failure), everything was rolled back, so running it again is safe.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.writeInTransaction(store, writes);
+      } catch (err) {
+        if (attempt >= 3 || !RETRYABLE.has((err as { code?: string }).code ?? '')) throw err;
+      }
+    }
+  }
+
+  private async writeInTransaction(store: string, writes: StateWrite[]): Promise<WriteResult> {
     const runner = this.dataSource.createQueryRunner();
     const client = (await runner.connect()) as PoolClient;
     const exec: Exec = async (name, text, values) => (await client.query({ name, text, values })).rows;
     try {
       await runner.startTransaction();
+      await exec('state_lock_keys', SQL.lockKeys, [store, writes.map((w) => w.key)]);
       for (let i = 0; i < writes.length; i++) {
         const result = await this.apply(exec, store, writes[i], i);
         if (!result.ok) {
