@@ -13,7 +13,9 @@ import { JOB_CHECK_TICKET, leaseJobId, LOCK_TIMERS_QUEUE, waitJobId } from './mu
 export class LockTimers {
   private readonly logger = new Logger(LockTimers.name);
 
-  constructor(@InjectQueue(LOCK_TIMERS_QUEUE) private readonly queue: Queue) {}
+  constructor(@InjectQueue(LOCK_TIMERS_QUEUE) private readonly queue: Queue) {
+    queue.on('error', (err) => this.logger.warn(`lock timers queue: ${err.message}`));
+  }
 
   /** A ticket was granted or renewed: (re)arm its lease job. */
   armLease(ticket: Ticket): Promise<void> {
