@@ -7,8 +7,8 @@ export const STATE_LIMITS = {
   /** Page size when the query names none (Dapr would return everything; we page instead). */
   defaultPageLimit: 1_000,
   maxPageLimit: 1_000,
-  /** Deepest offset a paging token may carry. */
-  maxOffset: 1_000_000,
+  /** Deepest offset a paging token may carry (fits the 9-digit token and an int parameter). */
+  maxOffset: 999_000_000,
   filterDepth: 16,
   filterNodes: 200,
   inValues: 1_000,

@@ -6,13 +6,13 @@ import { encodePageToken, parseStateQuery } from './state-query.parser';
 import {
   checkConsistency,
   formatExpireTime,
+  malformed,
+  metadataFromQuery,
   parseBulkGetBody,
   parseConcurrency,
   parseSaveBody,
   parseTransactionBody,
   queryParam,
-  metadataFromQuery,
-  malformed,
   validateKey,
 } from './state-request.validator';
 import { StateRepository } from './state.repository';
