@@ -11,7 +11,8 @@ import { createValidationPipe } from './common/validation';
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     bodyLimit: 1_048_576,
-    trustProxy: true,
+    // Only behind a known proxy may X-Forwarded-For decide the client address (rate limits key on it).
+    trustProxy: config.TRUST_PROXY,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     // Encoded slashes (`flxbl-io%2Fsf-core`) stay inside one path parameter.

@@ -15,6 +15,8 @@ import { MutexModule } from './mutex/mutex.module';
 import { StateModule } from './state/state.module';
 import { SynchronizeModule } from './synchronize/synchronize.module';
 import { RedisModule } from './redis/redis.module';
+import { RedisThrottlerStorage } from './redis/redis-throttler.storage';
+import { RedisService } from './redis/redis.service';
 
 @Module({})
 export class AppModule {
@@ -42,7 +44,13 @@ export class AppModule {
           connection: { url: config.REDIS_URL, maxRetriesPerRequest: null, enableOfflineQueue: true },
           prefix: `${config.REDIS_PREFIX}:bull`,
         }),
-        ThrottlerModule.forRoot([{ name: 'default', ttl: 60_000, limit: config.SYNCHRONIZE_ANONYMOUS_PER_MINUTE }]),
+        ThrottlerModule.forRootAsync({
+          inject: [RedisService],
+          useFactory: (redis: RedisService) => ({
+            throttlers: [{ name: 'default', ttl: 60_000, limit: config.SYNCHRONIZE_ANONYMOUS_PER_MINUTE }],
+            storage: new RedisThrottlerStorage(redis),
+          }),
+        }),
         AuthModule,
         HealthModule,
         MutexModule,

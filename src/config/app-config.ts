@@ -95,6 +95,10 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(0) @Max(300_000)
   AUTH_CACHE_TTL_MS = 10_000;
 
+  /** Set when running behind a reverse proxy, so X-Forwarded-For gives the client address. */
+  @Transform(toBool) @IsBoolean()
+  TRUST_PROXY = false;
+
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL = 'info';
 
