@@ -262,3 +262,45 @@ describe('lock queue: SQL functions and the pure machine agree', () => {
     await lock.expectSameLock();
   });
 });
+
+describe('lock queue: SQL functions and the pure machine disagree (SQL bugs, kept failing until the migration is fixed)', () => {
+  it('SQL BUG: mutex_clear does not settle first, so a holder whose lease already ran out is recorded as cleared, not expired', async () => {
+    const lock = new LockPair();
+    const a = (await lock.enqueue(randomUUID(), { leaseSeconds: 1 })).ticket!;
+    const b = (await lock.enqueue(randomUUID())).ticket!;
+    const t0 = a.leaseStart!.getTime();
+    lock.apply({ type: 'enqueue', now: t0, ticketId: a.id, leaseSeconds: 1 });
+    lock.apply({ type: 'enqueue', now: b.createdAt.getTime(), ticketId: b.id, leaseSeconds: LONG_LEASE });
+    await sleep(1200);
+
+    const sql = await repo.clear(lock.repository, lock.resource, actor);
+    const m = lock.apply({ type: 'clear', now: t0 + 1200 });
+    // Machine: A's lease ended at t0 + 1 s (expired), which granted B (token 2) before the clear ended it.
+    expect(m.effects.map((e) => [e.type, e.ticketId, e.type === 'ended' ? e.reason : null])).toEqual([
+      ['ended', a.id, 'expired'],
+      ['granted', b.id, null],
+      ['ended', b.id, 'cleared'],
+    ]);
+    expect(sql.ended.map((t) => [t.id, t.releaseReason])).toEqual([
+      [a.id, 'expired'],
+      [b.id, 'cleared'],
+    ]);
+  });
+
+  it('SQL BUG: mutex_status does not settle when an earlier waiter’s wait limit has passed, so it reports a stale queue position', async () => {
+    const lock = new LockPair();
+    const h = (await lock.enqueue(randomUUID())).ticket!;
+    const a = (await lock.enqueue(randomUUID(), { waitSeconds: 1 })).ticket!;
+    const b = (await lock.enqueue(randomUUID())).ticket!;
+    lock.apply({ type: 'enqueue', now: h.leaseStart!.getTime(), ticketId: h.id, leaseSeconds: LONG_LEASE });
+    lock.apply({ type: 'enqueue', now: a.createdAt.getTime(), ticketId: a.id, leaseSeconds: LONG_LEASE, waitDeadline: a.waitDeadline!.getTime() });
+    lock.apply({ type: 'enqueue', now: b.createdAt.getTime(), ticketId: b.id, leaseSeconds: LONG_LEASE });
+    await sleep(1200);
+
+    const sqlB = await repo.status(b.id, lock.repository, lock.resource);
+    lock.apply({ type: 'tick', now: a.createdAt.getTime() + 1200 });
+    // Machine: A gave up its place at its wait limit, so B is next.
+    expect(queuePosition(lock.machine, b.id)).toBe(1);
+    expect(sqlB.ticket!.queuePosition).toBe(1);
+  });
+});
