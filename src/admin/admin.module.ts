@@ -11,13 +11,15 @@ import { AdminKeysController } from './admin-keys.controller';
 import { AdminKeysService } from './admin-keys.service';
 import { AdminResourcesController } from './admin-resources.controller';
 import { AdminResourcesService } from './admin-resources.service';
+import { DashboardAssetsService } from './dashboard-assets.service';
+import { DashboardController } from './dashboard.controller';
 import { LockEventsRepository } from './lock-events.repository';
 import { LockOverviewRepository } from './lock-overview.repository';
 
-/** The owner's view: resources overview, stuck locks, audit trail, API keys, metrics. */
+/** The owner's view: resources overview, stuck locks, audit trail, API keys, dashboard, metrics. */
 @Module({
   imports: [AuthModule, TypeOrmModule.forFeature([UserEntity, ApiKeyEntity]), MetricsModule],
-  controllers: [AdminResourcesController, AdminEventsController, AdminKeysController],
+  controllers: [AdminResourcesController, AdminEventsController, AdminKeysController, DashboardController],
   providers: [
     { provide: KeyHasher, useClass: Sha256KeyHasher },
     LockOverviewRepository,
@@ -25,6 +27,7 @@ import { LockOverviewRepository } from './lock-overview.repository';
     AdminResourcesService,
     AdminEventsService,
     AdminKeysService,
+    DashboardAssetsService,
   ],
 })
 export class AdminModule {}

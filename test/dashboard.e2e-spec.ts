@@ -1,0 +1,121 @@
+import { Browser, chromium, Page } from 'playwright-core';
+import { createUser, http, startCluster, TestCluster } from './support/test-app';
+
+const CHROMIUM_ARGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const XSS_NAME = '<img src=x onerror="window.__xss=1">';
+const XSS_REASON = '<script>window.__xss=2</script>';
+
+describe('dashboard in a real browser', () => {
+  let cluster: TestCluster;
+  let browser: Browser;
+  let member: { apiKey: string };
+  const row = (resource: string, state?: string) => `tr[data-repository="acme/web"][data-resource="${resource}"]${state ? `[data-state="${state}"]` : ''}`;
+
+  beforeAll(async () => {
+    [cluster, browser] = await Promise.all([
+      startCluster(1),
+      chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS }),
+    ]);
+    const holder = await createUser(cluster.url, cluster.ownerToken, { name: 'release-bot', role: 'application' });
+    const waiter = await createUser(cluster.url, cluster.ownerToken, { name: XSS_NAME, role: 'application' });
+    member = await createUser(cluster.url, cluster.ownerToken, { name: 'viewer', role: 'member' });
+    const queue = (key: string, reason: string) =>
+      http(cluster.url, key).post('/sfp/api/locks', { repository: 'acme/web', resource: 'uat', leaseDurationSeconds: 900, reason });
+    expect((await queue(holder.apiKey, 'Deploying release 42')).status).toBe(201);
+    expect((await queue(waiter.apiKey, XSS_REASON)).status).toBe(201);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await cluster?.close();
+  });
+
+  async function signIn(key: string): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+    page.on('pageerror', (err) => {
+      throw err;
+    });
+    await page.goto(`${cluster.url}/dashboard`);
+    await page.fill('#api-key', key);
+    await page.click('#sign-in');
+    await page.waitForSelector('#app:not([hidden])');
+    return page;
+  }
+
+  it('serves the page and its assets without a key, with a strict CSP', async () => {
+    const res = await fetch(`${cluster.url}/dashboard`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect((await fetch(`${cluster.url}/dashboard/app.js`)).headers.get('content-type')).toMatch(/javascript/);
+    expect((await fetch(`${cluster.url}/dashboard/styles.css`)).status).toBe(200);
+    expect((await fetch(`${cluster.url}/dashboard/admin.module.ts`)).status).toBe(404);
+    expect((await fetch(`${cluster.url}/dashboard/..%2Fadmin.module.ts`)).status).toBe(404);
+  });
+
+  it('signs in, shows the holder and queue, force-clears after confirmation and shows the lock free', async () => {
+    const page = await signIn(cluster.ownerToken);
+    expect(await page.textContent('#me-role')).toBe('owner');
+    const held = await page.waitForSelector(row('uat', 'held'));
+    expect(await held.textContent()).toContain('release-bot');
+    expect(await held.textContent()).toContain('Deploying release 42');
+    expect(await held.textContent()).toContain('1 waiting');
+    // Names and reasons are text, never markup.
+    expect(await held.$eval('.waiter-name', (n) => n.textContent)).toBe(XSS_NAME);
+
+    await held.click();
+    await page.waitForSelector('#detail-queue li .waiter-name');
+    expect(await page.textContent('#detail-queue li .waiter-name')).toBe(XSS_NAME);
+    expect(await page.textContent('#detail-queue li .reason')).toBe(XSS_REASON);
+    await page.waitForSelector('#events tr[data-event="granted"]');
+    expect(await page.textContent('#detail-holder')).toContain('release-bot');
+    if (process.env.DASHBOARD_SCREENSHOT) await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT, fullPage: true });
+
+    const dialogs: string[] = [];
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.accept();
+    });
+    await page.click(`${row('uat')} button.danger`);
+    await page.waitForSelector(row('uat', 'free'), { timeout: 10_000 });
+    expect(dialogs).toHaveLength(1);
+    expect(dialogs[0]).toContain('Force clear acme/web / uat?');
+    expect(dialogs[0]).toContain('held by release-bot with 1 waiting');
+    expect(await page.textContent('#notice')).toContain('2 ticket(s) ended');
+    await page.waitForSelector('#events tr[data-event="cleared"]', { timeout: 10_000 });
+    expect(await page.$(`${row('uat')} button.danger`)).toBeNull();
+    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+
+    const lock = await http(cluster.url, member.apiKey).get(`/sfp/api/admin/resources/${encodeURIComponent('acme/web')}/uat`);
+    expect(lock.body).toMatchObject({ state: 'free', holder: null, queueLength: 0 });
+    await page.close();
+  });
+
+  it('updates by itself and offers members no Force clear', async () => {
+    const page = await signIn(member.apiKey);
+    expect(await page.isVisible('#readonly-note')).toBe(true);
+    await page.waitForSelector(row('uat', 'free'));
+    const app = await createUser(cluster.url, cluster.ownerToken, { name: 'late-pipeline', role: 'application' });
+    await http(cluster.url, app.apiKey).post('/sfp/api/locks', { repository: 'acme/web', resource: 'staging', leaseDurationSeconds: 120 });
+    const staging = await page.waitForSelector(row('staging', 'held'), { timeout: 5_000 });
+    expect(await staging.textContent()).toContain('late-pipeline');
+    expect(await staging.$('button.danger')).toBeNull();
+    // The key survives a reload (sessionStorage) and sign-out forgets it.
+    await page.reload();
+    await page.waitForSelector(row('staging', 'held'));
+    await page.click('#sign-out');
+    await page.waitForSelector('#signin:not([hidden])');
+    expect(await page.evaluate(() => sessionStorage.length + localStorage.length)).toBe(0);
+    await page.close();
+  });
+
+  it('rejects a bad key with a message', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${cluster.url}/dashboard`);
+    await page.fill('#api-key', 'mtx_not-a-real-key');
+    await page.click('#sign-in');
+    await page.waitForSelector('#signin-error:not([hidden])');
+    expect(await page.textContent('#signin-error')).toContain('not accepted');
+    expect(await page.isHidden('#app')).toBe(true);
+    await page.close();
+  });
+});
