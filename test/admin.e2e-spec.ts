@@ -295,3 +295,33 @@ describe('admin: API keys', () => {
     expect(doc.components.schemas.ResourceDto.properties.stuckReason.description).toMatch(/lease duration/);
   });
 });
+
+describe('admin: a lease left overdue (timers and sweep not running)', () => {
+  let cluster: TestCluster;
+  let pg: Client;
+
+  beforeAll(async () => {
+    // The sweep runs once at start, then not for a minute: an overdue lease stays held meanwhile.
+    cluster = await startCluster(1, { SWEEP_INTERVAL_MS: '60000' });
+    pg = new Client({ connectionString: cluster.databaseUrl });
+    await pg.connect();
+  });
+  afterAll(async () => {
+    await pg?.end();
+    await cluster?.close();
+  });
+
+  it('is flagged lease_overdue in the stuck view, the overview and the metrics', async () => {
+    const app = await createUser(cluster.url, cluster.ownerToken, { name: 'hung', role: 'application' });
+    expect((await http(cluster.url, app.apiKey).post('/sfp/api/locks', { repository: 'acme/web', resource: 'qa', leaseDurationSeconds: 600 })).status).toBe(201);
+    // As if the lease had ended two minutes ago and no timer fired (the BullMQ job is 10 min away).
+    await pg.query(`UPDATE tickets SET lease_expires_at = now() - interval '2 minutes' WHERE status = 'acquired'`);
+    await pg.query(`UPDATE locks SET holder_expires_at = now() - interval '2 minutes' WHERE holder_id IS NOT NULL`);
+    const stuck = await http(cluster.url, app.apiKey).get('/sfp/api/admin/stuck');
+    expect(stuck.body.items).toHaveLength(1);
+    expect(stuck.body.items[0]).toMatchObject({ resource: 'qa', state: 'stuck', stuckReason: 'lease_overdue' });
+    expect(stuck.body.items[0].holder.leaseRemainingSeconds).toBeLessThanOrEqual(-119);
+    const metrics = await (await fetch(cluster.url + '/metrics')).text();
+    expect(metrics).toMatch(/^queue_mutex_locks_stuck 1$/m);
+  });
+});
