@@ -257,10 +257,12 @@ export class Mutex1763800000100 implements MigrationInterface {
         IF (p_repository IS NOT NULL AND l.repository <> p_repository) OR (p_resource IS NOT NULL AND l.resource <> p_resource) THEN
           RETURN jsonb_build_object('outcome', 'not_found');
         END IF;
+        -- Any overdue waiter ahead of this one changes its position, not only its own deadline.
         IF t.status <> 'released' AND (
              (l.holder_id IS NOT NULL AND l.holder_expires_at <= v_now)
           OR (l.holder_id IS NULL AND l.queue_length > 0)
-          OR (t.status = 'queued' AND t.wait_deadline <= v_now)) THEN
+          OR (t.status = 'queued' AND EXISTS (
+                SELECT 1 FROM tickets w WHERE w.lock_id = l.id AND w.status = 'queued' AND w.wait_deadline <= v_now))) THEN
           SELECT * INTO l FROM locks WHERE id = t.lock_id FOR UPDATE;
           v_now := clock_timestamp();
           v_settled := mutex_settle(l.id, v_now);
@@ -357,6 +359,7 @@ export class Mutex1763800000100 implements MigrationInterface {
       DECLARE
         l locks;
         v_now timestamptz;
+        v_settled jsonb;
         v_ended jsonb;
       BEGIN
         SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource FOR UPDATE;
@@ -364,6 +367,8 @@ export class Mutex1763800000100 implements MigrationInterface {
           RETURN jsonb_build_object('outcome', 'ok', 'granted', '[]'::jsonb, 'ended', '[]'::jsonb);
         END IF;
         v_now := clock_timestamp();
+        -- Settle first: a lease already past its end is 'expired', not 'cleared', in the audit.
+        v_settled := mutex_settle(l.id, v_now);
         WITH cleared AS (
           UPDATE tickets SET status = 'released', release_reason = 'cleared', released_at = v_now,
                  released_by = p_actor_name, updated_at = v_now
@@ -377,7 +382,7 @@ export class Mutex1763800000100 implements MigrationInterface {
         SELECT COALESCE(jsonb_agg(mutex_ticket_json(c, l.repository, l.resource, NULL) ORDER BY c.seq), '[]'::jsonb)
         INTO v_ended FROM cleared c;
         UPDATE locks SET holder_id = NULL, holder_expires_at = NULL, queue_length = 0, updated_at = v_now WHERE id = l.id;
-        RETURN jsonb_build_object('outcome', 'ok', 'granted', '[]'::jsonb, 'ended', v_ended);
+        RETURN jsonb_build_object('outcome', 'ok', 'granted', v_settled->'granted', 'ended', (v_settled->'ended') || v_ended);
       END $$`);
 
     // Dapr unlock by owner. status: 0 released, 1 no such lock (or nobody holds it), 2 held by another owner.

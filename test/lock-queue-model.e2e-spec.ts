@@ -264,7 +264,7 @@ describe('lock queue: SQL functions and the pure machine agree', () => {
 });
 
 describe('lock queue: SQL functions and the pure machine disagree (SQL bugs, kept failing until the migration is fixed)', () => {
-  it('SQL BUG: mutex_clear does not settle first, so a holder whose lease already ran out is recorded as cleared, not expired', async () => {
+  it('clear settles first: a holder whose lease already ran out is recorded as expired, not cleared', async () => {
     const lock = new LockPair();
     const a = (await lock.enqueue(randomUUID(), { leaseSeconds: 1 })).ticket!;
     const b = (await lock.enqueue(randomUUID())).ticket!;
@@ -287,7 +287,7 @@ describe('lock queue: SQL functions and the pure machine disagree (SQL bugs, kep
     ]);
   });
 
-  it('SQL BUG: mutex_status does not settle when an earlier waiter’s wait limit has passed, so it reports a stale queue position', async () => {
+  it('status settles when an earlier waiter’s wait limit has passed, so the queue position is current', async () => {
     const lock = new LockPair();
     const h = (await lock.enqueue(randomUUID())).ticket!;
     const a = (await lock.enqueue(randomUUID(), { waitSeconds: 1 })).ticket!;
