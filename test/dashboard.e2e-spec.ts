@@ -9,6 +9,7 @@ describe('dashboard in a real browser', () => {
   let cluster: TestCluster;
   let browser: Browser;
   let member: { apiKey: string };
+  const pageErrors: string[] = [];
   const row = (resource: string, state?: string) => `tr[data-repository="acme/web"][data-resource="${resource}"]${state ? `[data-state="${state}"]` : ''}`;
 
   beforeAll(async () => {
@@ -24,6 +25,10 @@ describe('dashboard in a real browser', () => {
     expect((await queue(holder.apiKey, 'Deploying release 42')).status).toBe(201);
     expect((await queue(waiter.apiKey, XSS_REASON)).status).toBe(201);
   });
+  afterEach(() => {
+    // The page's script must never throw.
+    expect(pageErrors).toEqual([]);
+  });
   afterAll(async () => {
     await browser?.close();
     await cluster?.close();
@@ -31,9 +36,7 @@ describe('dashboard in a real browser', () => {
 
   async function signIn(key: string): Promise<Page> {
     const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
-    page.on('pageerror', (err) => {
-      throw err;
-    });
+    page.on('pageerror', (err) => pageErrors.push(err.message));
     await page.goto(`${cluster.url}/dashboard`);
     await page.fill('#api-key', key);
     await page.click('#sign-in');
@@ -110,6 +113,7 @@ describe('dashboard in a real browser', () => {
 
   it('rejects a bad key with a message', async () => {
     const page = await browser.newPage();
+    page.on('pageerror', (err) => pageErrors.push(err.message));
     await page.goto(`${cluster.url}/dashboard`);
     await page.fill('#api-key', 'mtx_not-a-real-key');
     await page.click('#sign-in');

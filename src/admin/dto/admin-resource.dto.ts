@@ -18,7 +18,7 @@ export class ResourcesQueryDto {
   @IsOptional() @IsString() @IsNotEmpty() @MaxLength(300) @Matches(PRINTABLE, { message: 'contains must not contain control characters' })
   contains?: string;
 
-  @ApiPropertyOptional({ description: 'Only locks that have a holder' })
+  @ApiPropertyOptional({ description: 'true: only locks that have a holder; false: only free locks' })
   @IsOptional() @QueryBoolean() @IsBoolean({ message: 'held must be true or false' })
   held?: boolean;
 
@@ -26,7 +26,7 @@ export class ResourcesQueryDto {
   @IsOptional() @QueryBoolean() @IsBoolean({ message: 'active must be true or false' })
   active?: boolean;
 
-  @ApiPropertyOptional({ description: `Only locks that look stuck. ${STUCK_RULE_DESCRIPTION}` })
+  @ApiPropertyOptional({ description: `true: only locks that look stuck; false: only the others. ${STUCK_RULE_DESCRIPTION}` })
   @IsOptional() @QueryBoolean() @IsBoolean({ message: 'stuck must be true or false' })
   stuck?: boolean;
 
