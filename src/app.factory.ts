@@ -5,6 +5,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
+import { Lifecycle } from './common/lifecycle';
 import { createValidationPipe } from './common/validation';
 
 /** Builds the application exactly as production runs it; tests call this too. */
@@ -13,6 +14,8 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     bodyLimit: 1_048_576,
     // Only behind a known proxy may X-Forwarded-For decide the client address (rate limits key on it).
     trustProxy: config.TRUST_PROXY,
+    // On shutdown, close idle keep-alive connections instead of waiting for clients to drop them.
+    forceCloseConnections: 'idle',
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     // Encoded slashes (`flxbl-io%2Fsf-core`) stay inside one path parameter.
@@ -22,11 +25,13 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     bufferLogs: true,
   });
   app.useLogger(app.get(Logger));
+  const lifecycle = app.get(Lifecycle);
   app.getHttpAdapter().getInstance().addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    // While draining, a kept-alive socket would hold the shutdown open: ask the client to close it.
+    if (lifecycle.closing) reply.header('connection', 'close');
   });
   app.useGlobalPipes(createValidationPipe());
-  app.enableShutdownHooks();
   app.enableCors({ origin: true, credentials: false });
   setupSwagger(app);
   return app;

@@ -8,6 +8,7 @@ import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { HttpExceptionFilter } from './common/http-exception.filter';
+import { LifecycleModule } from './common/lifecycle';
 import { HealthModule } from './health/health.module';
 import { AdminModule } from './admin/admin.module';
 import { DaprModule } from './dapr/dapr.module';
@@ -25,6 +26,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
+        LifecycleModule,
         LoggerModule.forRoot({
           pinoHttp: {
             level: config.LOG_LEVEL,

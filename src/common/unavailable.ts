@@ -8,7 +8,7 @@ export function isUnavailableError(err: unknown): boolean {
   // 57P01-57P03: admin shutdown / crash shutdown / cannot connect now; 08xxx: connection exceptions; 53300: too many connections
   if (/^(57P0[1-3]|08\d\d\d|53300)$/.test(code)) return true;
   const message = e.message ?? '';
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Connection is closed|Stream isn't writeable|Reached the max retries per request|ECONNREFUSED/i.test(
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Connection is closed|Driver not Connected|Stream isn't writeable|Reached the max retries per request|ECONNREFUSED/i.test(
     message,
   );
 }

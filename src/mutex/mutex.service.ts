@@ -108,10 +108,19 @@ export class MutexService {
   async acquire(p: Principal, repository: string, resource: string, ticketId: string, waitSeconds: number, signal?: AbortSignal): Promise<Ticket> {
     this.assertAccess(p, repository);
     const deadline = Date.now() + waitSeconds * 1_000;
+    this.wakeups.activePolls++;
+    try {
+      return await this.pollUntilGranted(repository, resource, ticketId, deadline, signal);
+    } finally {
+      this.wakeups.activePolls--;
+    }
+  }
+
+  private async pollUntilGranted(repository: string, resource: string, ticketId: string, deadline: number, signal?: AbortSignal): Promise<Ticket> {
     for (;;) {
       const remaining = deadline - Date.now();
       // Subscribe before reading, so a grant between the read and the wait is not missed.
-      const waiter = remaining > 0 && !signal?.aborted ? this.wakeups.wait(ticketId, Math.min(remaining, LONG_POLL_RECHECK_MS), signal) : null;
+      const waiter = remaining > 0 && !signal?.aborted && !this.wakeups.closing ? this.wakeups.wait(ticketId, Math.min(remaining, LONG_POLL_RECHECK_MS), signal) : null;
       const r = await this.repo.status(ticketId, repository, resource);
       this.apply(r);
       const ticket = this.found(r.ticket);

@@ -1,4 +1,5 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, OnModuleInit } from '@nestjs/common';
+import { Lifecycle } from '../common/lifecycle';
 import { RedisService } from '../redis/redis.service';
 
 /**
@@ -7,11 +8,16 @@ import { RedisService } from '../redis/redis.service';
  * only delays a waiter until its periodic re-check.
  */
 @Injectable()
-export class Wakeups implements OnModuleInit {
+export class Wakeups implements OnModuleInit, BeforeApplicationShutdown {
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly channel: string;
+  /** Set on shutdown: long-polls answer with what they have instead of waiting on. */
+  closing = false;
 
-  constructor(private readonly redis: RedisService) {
+  constructor(
+    private readonly redis: RedisService,
+    private readonly lifecycle: Lifecycle,
+  ) {
     this.channel = redis.key('ticket-changed');
   }
 
@@ -20,6 +26,17 @@ export class Wakeups implements OnModuleInit {
     // Messages sent while we were disconnected are gone: wake everyone to re-check.
     this.redis.onReconnect(() => [...this.waiters.keys()].forEach((id) => this.fire(id)));
   }
+
+  /** Answers every long-poll now and waits (briefly) until they are sent, before the HTTP server closes. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.closing = true;
+    this.lifecycle.closing = true;
+    [...this.waiters.keys()].forEach((id) => this.fire(id));
+    for (let i = 0; i < 60 && this.activePolls > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  /** Long-polls in progress on this instance (counted by the caller around its loop). */
+  activePolls = 0;
 
   notify(ticketId: string): void {
     this.fire(ticketId);

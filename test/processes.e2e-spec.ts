@@ -1,0 +1,129 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { deleteRedisPrefix, dropDatabase, http } from './support/test-app';
+
+const ROOT = join(__dirname, '..');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+interface Proc {
+  child: ChildProcess;
+  url: string;
+  output: string[];
+  exited: Promise<number | null>;
+}
+
+function startProcess(env: Record<string, string>, port: number): Proc {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  child.stdout!.on('data', (d) => output.push(String(d)));
+  child.stderr!.on('data', (d) => output.push(String(d)));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, url: `http://127.0.0.1:${port}`, output, exited };
+}
+
+async function waitHealthy(p: Proc, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try {
+      if ((await http(p.url).get('/health')).status === 200) return;
+    } catch {
+      /* not listening yet */
+    }
+    await sleep(200);
+  }
+  throw new Error(`not healthy in time:\n${p.output.join('')}`);
+}
+
+/** Real OS processes, as production runs them: start race on an empty database, shared locks, SIGTERM. */
+describe('several service processes on one database', () => {
+  const id = randomBytes(4).toString('hex');
+  const dbName = `qm_test_proc_${id}`;
+  const prefix = `qm-test-proc-${id}`;
+  const owner = `owner-${randomBytes(12).toString('hex')}`;
+  const env = {
+    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${dbName}`,
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    REDIS_PREFIX: prefix,
+    OWNER_TOKEN: owner,
+    DATABASE_POOL_SIZE: '5',
+  };
+  let procs: Proc[] = [];
+
+  afterAll(async () => {
+    for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    await dropDatabase(dbName);
+    await deleteRedisPrefix(prefix);
+  });
+
+  it('three processes started at the same moment on a database that does not exist all become healthy', async () => {
+    const ports = await Promise.all([freePort(), freePort(), freePort()]);
+    procs = ports.map((port) => startProcess(env, port));
+    await Promise.all(procs.map((p) => waitHealthy(p)));
+  }, 120_000);
+
+  it('they share the locks: no overlap and FIFO with clients spread over all three', async () => {
+    const repo = 'proc/repo';
+    const base = `/sfp/api/locks/${encodeURIComponent(repo)}/env`;
+    let holders = 0;
+    let max = 0;
+    const tokens: number[] = [];
+    await Promise.all(
+      Array.from({ length: 12 }, async (_, c) => {
+        for (let i = 0; i < 3; i++) {
+          const api = http(procs[(c + i) % 3].url, owner);
+          let t = (await api.post('/sfp/api/locks', { repository: repo, resource: 'env', leaseDurationSeconds: 30 })).body;
+          while (t.status !== 'acquired') {
+            t = (await http(procs[(c + i + 1) % 3].url, owner).post(`${base}/${t.id}/acquire?waitSeconds=20`)).body.ticket;
+          }
+          max = Math.max(max, ++holders);
+          tokens.push(t.fencingToken);
+          await sleep(2);
+          holders--;
+          expect((await http(procs[(c + i + 2) % 3].url, owner).delete(`${base}/${t.id}`)).status).toBe(200);
+        }
+      }),
+    );
+    expect(max).toBe(1);
+    expect(tokens).toHaveLength(36);
+    for (let i = 1; i < tokens.length; i++) expect(tokens[i]).toBeGreaterThan(tokens[i - 1]);
+  }, 60_000);
+
+  it('SIGTERM drains and exits cleanly; the others keep serving', async () => {
+    const [first, ...rest] = procs;
+    // A long-poll in flight on the stopping process is answered, not cut off.
+    const api = http(first.url, owner);
+    const repo = encodeURIComponent('proc/repo');
+    const holder = (await api.post('/sfp/api/locks', { repository: 'proc/repo', resource: 'drain', leaseDurationSeconds: 30 })).body;
+    const waiter = (await api.post('/sfp/api/locks', { repository: 'proc/repo', resource: 'drain', leaseDurationSeconds: 30 })).body;
+    const poll = api.post(`/sfp/api/locks/${repo}/drain/${waiter.id}/acquire?waitSeconds=50`);
+    await sleep(200);
+    const t0 = Date.now();
+    first.child.kill('SIGTERM');
+    const answered = await poll;
+    expect(answered.status).toBe(200);
+    expect(answered.body.acquired).toBe(false);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(holder.status).toBe('acquired');
+    const code = await Promise.race([first.exited, sleep(15_000).then(() => 'timeout' as const)]);
+    expect(code).toBe(0);
+    for (const p of rest) expect((await http(p.url).get('/health')).status).toBe(200);
+    for (const p of rest) p.child.kill('SIGTERM');
+    expect(await Promise.all(rest.map((p) => p.exited))).toEqual([0, 0]);
+  }, 60_000);
+});
