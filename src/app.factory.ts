@@ -23,7 +23,9 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     bufferLogs: true,
+    bodyParser: false, // replaced by parseJsonBody below
   });
+  parseEveryBodyAsJson(app);
   app.useLogger(app.get(Logger));
   const lifecycle = app.get(Lifecycle);
   app.getHttpAdapter().getInstance().addHook('onSend', async (req, reply) => {
@@ -35,6 +37,30 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   app.enableCors({ origin: true, credentials: false });
   setupSwagger(app);
   return app;
+}
+
+/**
+ * Every request body is JSON, whatever its Content-Type says (as in Dapr, whose clients and
+ * curl users often send none or text/plain). An empty body is no body, not an error.
+ */
+function parseEveryBodyAsJson(app: NestFastifyApplication): void {
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = (body as string).trim();
+    if (text === '') return done(null, undefined);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return done(Object.assign(new Error('Request body is not valid JSON'), { statusCode: 400 }), undefined);
+    }
+    // Refuse prototype-pollution payloads outright, as Fastify's own parser does.
+    if (/"__proto__"\s*:/.test(text)) {
+      return done(Object.assign(new Error('Request body must not contain "__proto__"'), { statusCode: 400 }), undefined);
+    }
+    done(null, parsed);
+  });
 }
 
 function setupSwagger(app: NestFastifyApplication): void {

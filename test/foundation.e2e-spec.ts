@@ -142,3 +142,39 @@ describe('foundation: health, auth, users, errors', () => {
     expect(res.headers.get('x-request-id')).toBe('abc-123');
   });
 });
+
+describe('request bodies', () => {
+  let cluster: TestCluster;
+  beforeAll(async () => {
+    cluster = await startCluster(1);
+  });
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  it('treats every body as JSON whatever its Content-Type, and an empty body as none', async () => {
+    const body = JSON.stringify({ repository: 'ct/repo', resource: 'r', leaseDurationSeconds: 5 });
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', undefined]) {
+      const headers: Record<string, string> = { authorization: `Bearer ${cluster.ownerToken}` };
+      if (type) headers['content-type'] = type;
+      const res = await fetch(`${cluster.url}/sfp/api/locks`, { method: 'POST', headers, body });
+      expect({ type, status: res.status }).toEqual({ type, status: 201 });
+      const t = await res.json();
+      // An acquire with a JSON content type and no body at all is fine.
+      const acq = await fetch(`${cluster.url}/sfp/api/locks/ct%2Frepo/r/${t.id}/acquire`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${cluster.ownerToken}`, 'content-type': 'application/json' },
+      });
+      expect(acq.status).toBe(200);
+      await http(cluster.url, cluster.ownerToken).delete(`/sfp/api/locks/ct%2Frepo/r/${t.id}`);
+    }
+  });
+
+  it('refuses prototype-pollution payloads and oversized bodies with 4xx', async () => {
+    const api = http(cluster.url, cluster.ownerToken);
+    const proto = await api.post('/sfp/api/locks', '{"repository":"a","resource":"b","leaseDurationSeconds":5,"__proto__":{"x":1}}');
+    expect(proto.status).toBe(400);
+    const huge = await api.post('/sfp/api/locks', JSON.stringify({ repository: 'a', resource: 'b', leaseDurationSeconds: 5, reason: 'x'.repeat(2_000_000) }));
+    expect(huge.status).toBe(413);
+  });
+});
