@@ -173,6 +173,20 @@ export class Mutex1763800000100 implements MigrationInterface {
         RETURN l;
       END $$`);
 
+    // Ends the current holder's ticket as 'released' by an actor; the caller then settles (grants the next).
+    await q.query(`
+      CREATE FUNCTION mutex_release_holder(l locks, t tickets, p_actor_id uuid, p_actor_name text, p_now timestamptz)
+      RETURNS tickets LANGUAGE plpgsql AS $$
+      DECLARE r tickets;
+      BEGIN
+        UPDATE tickets SET status = 'released', release_reason = 'released', released_at = p_now,
+               released_by = p_actor_name, updated_at = p_now
+        WHERE id = t.id RETURNING * INTO r;
+        UPDATE locks SET holder_id = NULL, holder_expires_at = NULL, updated_at = p_now WHERE id = l.id;
+        PERFORM mutex_event(l, r, 'released', p_actor_id, p_actor_name, NULL, p_now);
+        RETURN r;
+      END $$`);
+
     // Queue a ticket (p_try: only if the lock is free with nobody waiting, never leaving a ticket).
     // outcome: ok | busy | replayed | idempotency_mismatch
     await q.query(`
@@ -299,11 +313,7 @@ export class Mutex1763800000100 implements MigrationInterface {
         END IF;
         SELECT * INTO l FROM locks WHERE id = v_lock_id;
         IF t.status = 'acquired' THEN
-          UPDATE tickets SET status = 'released', release_reason = 'released', released_at = v_now,
-                 released_by = p_actor_name, updated_at = v_now
-          WHERE id = t.id RETURNING * INTO t;
-          UPDATE locks SET holder_id = NULL, holder_expires_at = NULL, updated_at = v_now WHERE id = l.id;
-          PERFORM mutex_event(l, t, 'released', p_actor_id, p_actor_name, NULL, v_now);
+          t := mutex_release_holder(l, t, p_actor_id, p_actor_name, v_now);
         ELSE
           UPDATE tickets SET status = 'released', release_reason = 'cancelled', released_at = v_now,
                  released_by = p_actor_name, updated_at = v_now
@@ -404,11 +414,7 @@ export class Mutex1763800000100 implements MigrationInterface {
         IF l.holder_id IS NULL THEN RETURN v_settled || jsonb_build_object('outcome', 'ok', 'status', 1); END IF;
         SELECT * INTO t FROM tickets WHERE id = l.holder_id;
         IF t.owner IS DISTINCT FROM p_owner THEN RETURN v_settled || jsonb_build_object('outcome', 'ok', 'status', 2); END IF;
-        UPDATE tickets SET status = 'released', release_reason = 'released', released_at = v_now,
-               released_by = p_actor_name, updated_at = v_now
-        WHERE id = t.id RETURNING * INTO t;
-        UPDATE locks SET holder_id = NULL, holder_expires_at = NULL, updated_at = v_now WHERE id = l.id;
-        PERFORM mutex_event(l, t, 'released', p_actor_id, p_actor_name, NULL, v_now);
+        t := mutex_release_holder(l, t, p_actor_id, p_actor_name, v_now);
         v_after := mutex_settle(l.id, v_now);
         RETURN jsonb_build_object('outcome', 'ok', 'status', 0,
           'ticket', mutex_ticket_json(t, l.repository, l.resource, NULL),
@@ -482,6 +488,7 @@ export class Mutex1763800000100 implements MigrationInterface {
       'mutex_release(uuid, text, text, uuid, text)',
       'mutex_status(uuid, text, text)',
       'mutex_enqueue(text, text, uuid, uuid, text, text, text, text, integer, integer, text, boolean)',
+      'mutex_release_holder(locks, tickets, uuid, text, timestamptz)',
       'mutex_lock_row(text, text)',
       'mutex_position(tickets)',
       'mutex_settle(bigint, timestamptz)',

@@ -1,7 +1,8 @@
-import { CommunicationProtocolEnum, DaprClient, LogLevel } from '@dapr/dapr';
+import { DaprClient } from '@dapr/dapr';
 // The SDK's package root does not re-export LockStatus (3.18); it lives with the unlock response type.
 import { LockStatus } from '@dapr/dapr/types/lock/UnlockResponse';
 import { createUser, http, startCluster, TestCluster } from './support/test-app';
+import { daprClient } from './support/dapr-client';
 
 const LOCK = '/v1.0-alpha1/lock/lockstore';
 const UNLOCK = '/v1.0-alpha1/unlock/lockstore';
@@ -30,14 +31,7 @@ describe('Dapr distributed lock API', () => {
 
   beforeAll(async () => {
     cluster = await startCluster(1, { DAPR_LOCK_STORES: 'lockstore,otherstore', MAX_LEASE_SECONDS: '3600' });
-    const { hostname, port } = new URL(cluster.url);
-    client = new DaprClient({
-      daprHost: hostname,
-      daprPort: port,
-      communicationProtocol: CommunicationProtocolEnum.HTTP,
-      daprApiToken: cluster.ownerToken,
-      logger: { level: LogLevel.Error },
-    });
+    client = daprClient(cluster.url, cluster.ownerToken);
   });
   afterAll(async () => {
     await client?.stop();

@@ -1,5 +1,6 @@
-import { CommunicationProtocolEnum, DaprClient, LogLevel } from '@dapr/dapr';
+import { DaprClient } from '@dapr/dapr';
 import { http, startCluster, TestCluster } from './support/test-app';
+import { daprClient } from './support/dapr-client';
 
 /*
  * State query API end to end, on the data set of Dapr's query how-to (employees by org, id,
@@ -45,14 +46,7 @@ describe('Dapr state query API', () => {
 
   beforeAll(async () => {
     cluster = await startCluster(1, { DAPR_STATE_STORES: `${STORE},${OTHER}` });
-    const { hostname, port } = new URL(cluster.url);
-    client = new DaprClient({
-      daprHost: hostname,
-      daprPort: port,
-      communicationProtocol: CommunicationProtocolEnum.HTTP,
-      daprApiToken: cluster.ownerToken,
-      logger: { level: LogLevel.Error },
-    });
+    client = daprClient(cluster.url, cluster.ownerToken);
     api = http(cluster.url, cluster.ownerToken);
     const items = Object.entries({ ...EMPLOYEES, ...ODD }).map(([key, value]) => ({ key, value }));
     expect(await client.state.save(STORE, items)).toEqual({});

@@ -1,7 +1,8 @@
-import { CommunicationProtocolEnum, DaprClient, LogLevel } from '@dapr/dapr';
+import { DaprClient } from '@dapr/dapr';
 import { Queue } from 'bullmq';
 import { Client } from 'pg';
 import { http, startCluster, TestCluster } from './support/test-app';
+import { daprClient } from './support/dapr-client';
 
 /*
  * metadata.ttlInSeconds end to end: expired values are hidden by every read the moment they
@@ -11,16 +12,7 @@ import { http, startCluster, TestCluster } from './support/test-app';
 const STORE = 'statestore';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function sdkClient(cluster: TestCluster): DaprClient {
-  const { hostname, port } = new URL(cluster.url);
-  return new DaprClient({
-    daprHost: hostname,
-    daprPort: port,
-    communicationProtocol: CommunicationProtocolEnum.HTTP,
-    daprApiToken: cluster.ownerToken,
-    logger: { level: LogLevel.Error },
-  });
-}
+const sdkClient = (cluster: TestCluster): DaprClient => daprClient(cluster.url, cluster.ownerToken);
 
 async function rowCount(databaseUrl: string, keys: string[]): Promise<number> {
   const pg = new Client({ connectionString: databaseUrl });

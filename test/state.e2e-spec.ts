@@ -1,5 +1,6 @@
-import { CommunicationProtocolEnum, DaprClient, LogLevel, StateConcurrencyEnum, StateConsistencyEnum } from '@dapr/dapr';
+import { DaprClient, StateConcurrencyEnum, StateConsistencyEnum } from '@dapr/dapr';
 import { createUser, http, startCluster, TestCluster } from './support/test-app';
+import { daprClient } from './support/dapr-client';
 
 /*
  * Dapr state API end to end: the official SDK over HTTP for every operation, raw HTTP for status
@@ -34,14 +35,7 @@ describe('Dapr state API', () => {
 
   beforeAll(async () => {
     cluster = await startCluster(1, { DAPR_STATE_STORES: `${STORE},${OTHER}` });
-    const { hostname, port } = new URL(cluster.url);
-    client = new DaprClient({
-      daprHost: hostname,
-      daprPort: port,
-      communicationProtocol: CommunicationProtocolEnum.HTTP,
-      daprApiToken: cluster.ownerToken,
-      logger: { level: LogLevel.Error },
-    });
+    client = daprClient(cluster.url, cluster.ownerToken);
     api = http(cluster.url, cluster.ownerToken);
   });
 

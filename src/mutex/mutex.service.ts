@@ -5,7 +5,7 @@ import { AppConfig } from '../config/app-config';
 import { LockChange, Ticket, TicketSource } from './domain/ticket';
 import { LockTimers } from './lock-timers.service';
 import { MutexEventBus } from './mutex-event-bus';
-import { LockSummary, MutexRepository } from './mutex.repository';
+import { EnqueueInput, LockSummary, MutexRepository } from './mutex.repository';
 import { Wakeups } from './wakeups.service';
 
 export interface QueueRequest {
@@ -47,21 +47,17 @@ export class MutexService {
   async queue(p: Principal, req: QueueRequest): Promise<{ ticket: Ticket; replayed: boolean }> {
     this.assertAccess(p, req.repository);
     this.assertLease(req.leaseSeconds, 'leaseDurationSeconds');
-    const r = await this.repo.enqueue({
+    const r = await this.enqueue(p, {
       repository: req.repository,
       resource: req.resource,
-      ticketId: randomUUID(),
-      requesterId: p.userId,
-      requesterName: p.name,
+      leaseSeconds: req.leaseSeconds,
       owner: null,
       source: 'sfp',
       reason: req.reason ?? null,
-      leaseSeconds: Math.ceil(req.leaseSeconds),
       waitSeconds: req.waitTimeoutSeconds ?? null,
       idempotencyKey: req.idempotencyKey ?? null,
       tryOnly: false,
     });
-    this.apply(r);
     if (r.outcome === 'idempotency_mismatch') {
       throw new ConflictException('Idempotency-Key was already used for a different repository or resource');
     }
@@ -74,21 +70,17 @@ export class MutexService {
   async tryLock(p: Principal, req: TryLockRequest): Promise<Ticket | null> {
     this.assertAccess(p, req.repository);
     this.assertLease(req.leaseSeconds, 'expiryInSeconds');
-    const r = await this.repo.enqueue({
+    const r = await this.enqueue(p, {
       repository: req.repository,
       resource: req.resource,
-      ticketId: randomUUID(),
-      requesterId: p.userId,
-      requesterName: p.name,
+      leaseSeconds: req.leaseSeconds,
       owner: req.owner,
       source: req.source,
       reason: null,
-      leaseSeconds: Math.ceil(req.leaseSeconds),
       waitSeconds: null,
       idempotencyKey: null,
       tryOnly: true,
     });
-    this.apply(r);
     if (r.outcome !== 'ok') return null;
     this.afterQueued(r.ticket!);
     return r.ticket!;
@@ -220,6 +212,18 @@ export class MutexService {
 
   purgeReleased(): Promise<number> {
     return this.repo.purgeReleased(this.config.RELEASED_RETENTION_SECONDS);
+  }
+
+  private async enqueue(p: Principal, fields: Omit<EnqueueInput, 'ticketId' | 'requesterId' | 'requesterName'>) {
+    const r = await this.repo.enqueue({
+      ...fields,
+      leaseSeconds: Math.ceil(fields.leaseSeconds),
+      ticketId: randomUUID(),
+      requesterId: p.userId,
+      requesterName: p.name,
+    });
+    this.apply(r);
+    return r;
   }
 
   private afterQueued(ticket: Ticket): void {
