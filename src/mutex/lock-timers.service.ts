@@ -1,50 +1,102 @@
 import { InjectQueue } from '@nestjs/bullmq';
-import { Injectable, Logger } from '@nestjs/common';
-import { Queue } from 'bullmq';
+import { BeforeApplicationShutdown, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { JobsOptions, Queue } from 'bullmq';
 import { Ticket } from './domain/ticket';
 import { JOB_CHECK_TICKET, leaseJobId, LOCK_TIMERS_QUEUE, waitJobId } from './mutex.constants';
+
+/** How long a new timer may wait in memory before it is written to Redis, in one batch. */
+const FLUSH_MS = 50;
+
+interface PendingJob {
+  jobId: string;
+  ticketId: string;
+  at: number;
+}
 
 /**
  * Schedules "look at this ticket now" jobs for lease ends and wait limits. A job only triggers
  * a re-check in PostgreSQL, so a stale or duplicate job changes nothing, and a lost one is
  * caught by the sweep. Calls never throw: Redis being down must not fail a lock operation.
+ *
+ * New timers are written to Redis in batches every FLUSH_MS, and a timer whose ticket ends
+ * before its batch is written costs no Redis call at all: most short holds never touch Redis.
+ * Safe because leases last at least a second and the sweep covers an instance that dies with
+ * timers still in memory.
  */
 @Injectable()
-export class LockTimers {
+export class LockTimers implements BeforeApplicationShutdown, OnModuleDestroy {
   private readonly logger = new Logger(LockTimers.name);
+  private readonly pending = new Map<string, PendingJob>();
+  private flushTimer?: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
+  private readonly jobOptions: JobsOptions = { removeOnComplete: true, removeOnFail: true, attempts: 3, backoff: { type: 'fixed', delay: 100 } };
 
   constructor(@InjectQueue(LOCK_TIMERS_QUEUE) private readonly queue: Queue) {
     queue.on('error', (err) => this.logger.warn(`lock timers queue: ${err.message}`));
   }
 
-  /** A ticket was granted or renewed: (re)arm its lease job. */
-  armLease(ticket: Ticket): Promise<void> {
-    if (!ticket.leaseExpiresAt) return Promise.resolve();
-    return this.arm(leaseJobId(ticket.id), ticket.id, ticket.leaseExpiresAt, true);
+  /** A ticket was granted: arm its lease timer. */
+  armLease(ticket: Ticket): void {
+    if (ticket.leaseExpiresAt) this.defer(leaseJobId(ticket.id), ticket.id, ticket.leaseExpiresAt);
   }
 
   /** A ticket was queued with a wait limit. */
-  armWait(ticket: Ticket): Promise<void> {
-    if (!ticket.waitDeadline) return Promise.resolve();
-    return this.arm(waitJobId(ticket.id), ticket.id, ticket.waitDeadline, false);
+  armWait(ticket: Ticket): void {
+    if (ticket.waitDeadline) this.defer(waitJobId(ticket.id), ticket.id, ticket.waitDeadline);
   }
 
-  /** A ticket ended, or was granted (its wait limit no longer matters). */
-  disarm(ticketId: string, which: 'all' | 'wait' = 'all'): Promise<void> {
-    const ids = which === 'wait' ? [waitJobId(ticketId)] : [leaseJobId(ticketId), waitJobId(ticketId)];
-    return Promise.all(ids.map((id) => this.queue.remove(id)))
-      .then(() => undefined)
-      .catch((err) => this.logger.warn(`disarm ${ticketId}: ${err.message}`));
-  }
-
-  private async arm(jobId: string, ticketId: string, at: Date, replace: boolean): Promise<void> {
+  /** A lease was renewed: move its timer (written at once; renewals are rare). */
+  async moveLease(ticket: Ticket): Promise<void> {
+    if (!ticket.leaseExpiresAt) return;
+    const jobId = leaseJobId(ticket.id);
+    this.pending.delete(jobId);
     try {
-      if (replace) await this.queue.remove(jobId);
-      // A few ms late rather than early: the database clock decides, and an early check is wasted.
-      const delay = Math.max(0, at.getTime() - Date.now() + 2);
-      await this.queue.add(JOB_CHECK_TICKET, { ticketId }, { jobId, delay, removeOnComplete: true, removeOnFail: true, attempts: 3, backoff: { type: 'fixed', delay: 100 } });
+      await this.queue.remove(jobId);
+      await this.queue.add(JOB_CHECK_TICKET, { ticketId: ticket.id }, { ...this.jobOptions, jobId, delay: this.delayUntil(ticket.leaseExpiresAt.getTime()) });
     } catch (err) {
-      this.logger.warn(`arm ${jobId}: ${(err as Error).message}`);
+      this.logger.warn(`move ${jobId}: ${(err as Error).message}`);
     }
+  }
+
+  /** A ticket was granted (its wait timer is moot) or ended (both are). */
+  disarm(ticket: Ticket, which: 'all' | 'wait' = 'all'): void {
+    const ids: string[] = [];
+    if (ticket.waitDeadline) ids.push(waitJobId(ticket.id));
+    if (which === 'all' && ticket.leaseStart) ids.push(leaseJobId(ticket.id));
+    const written = ids.filter((id) => !this.pending.delete(id));
+    if (written.length === 0) return;
+    Promise.all(written.map((id) => this.queue.remove(id))).catch((err) => this.logger.warn(`disarm ${ticket.id}: ${err.message}`));
+  }
+
+  private defer(jobId: string, ticketId: string, at: Date): void {
+    this.pending.set(jobId, { jobId, ticketId, at: at.getTime() });
+    if (!this.flushTimer) this.flushTimer = setTimeout(() => void this.flush(), FLUSH_MS);
+  }
+
+  /** Writes every pending timer in one round trip. */
+  flush(): Promise<void> {
+    this.flushTimer = undefined;
+    if (this.pending.size === 0) return this.flushing;
+    const batch = [...this.pending.values()];
+    this.pending.clear();
+    this.flushing = this.queue
+      .addBulk(batch.map((j) => ({ name: JOB_CHECK_TICKET, data: { ticketId: j.ticketId }, opts: { ...this.jobOptions, jobId: j.jobId, delay: this.delayUntil(j.at) } })))
+      .then(() => undefined)
+      .catch((err) => this.logger.warn(`cannot write ${batch.length} lock timers (the sweep will cover them): ${err.message}`));
+    return this.flushing;
+  }
+
+  /** A few ms late rather than early: the database clock decides, and an early check is wasted. */
+  private delayUntil(at: number): number {
+    return Math.max(0, at - Date.now() + 2);
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    await this.flush();
+  }
+
+  onModuleDestroy(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
   }
 }

@@ -156,7 +156,7 @@ export class MutexService {
         releaseReason: ticket.releaseReason,
       });
     }
-    void this.timers.armLease(ticket);
+    void this.timers.moveLease(ticket);
     this.events.emit('renewed', ticket);
     return ticket;
   }
@@ -228,25 +228,26 @@ export class MutexService {
 
   private afterQueued(ticket: Ticket): void {
     this.events.emit('queued', ticket);
-    if (ticket.status === 'acquired') this.granted(ticket);
-    else void this.timers.armWait(ticket);
+    if (ticket.status === 'acquired') this.granted(ticket, false);
+    else this.timers.armWait(ticket);
   }
 
   private apply(change: LockChange): void {
-    for (const t of change.granted) this.granted(t);
+    for (const t of change.granted) this.granted(t, true); // a settle only ever grants the head of the queue
     for (const t of change.ended) this.ended(t);
   }
 
-  private granted(t: Ticket): void {
-    if (t.waitDeadline) void this.timers.disarm(t.id, 'wait');
-    void this.timers.armLease(t);
-    this.wakeups.notify(t.id);
+  /** `fromQueue`: it waited, so a long-poll may be waiting on it (here or on another instance). */
+  private granted(t: Ticket, fromQueue: boolean): void {
+    this.timers.disarm(t, 'wait');
+    this.timers.armLease(t);
+    if (fromQueue) this.wakeups.notify(t.id);
     this.events.emit('granted', t);
   }
 
   private ended(t: Ticket): void {
-    void this.timers.disarm(t.id);
-    this.wakeups.notify(t.id);
+    this.timers.disarm(t);
+    if (!t.leaseStart) this.wakeups.notify(t.id); // it ended while waiting: wake its long-poll
     this.events.emit('ended', t);
   }
 
