@@ -13,6 +13,8 @@ export async function pgDirectUncontended(databaseUrl: string, opts: LoadOptions
   const clients = await Promise.all(
     Array.from({ length: opts.clients }, async () => {
       const c = new Client({ connectionString: databaseUrl, application_name: 'qm-bench-direct' });
+      // The bench database may be dropped (WITH FORCE) before these are closed.
+      c.on('error', () => undefined);
       await c.connect();
       return c;
     }),

@@ -103,6 +103,13 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // Whatever goes wrong, still stop the children and remove the database and Redis keys.
+  const onCrash = (err: unknown) => {
+    log(`unexpected error: ${err instanceof Error ? err.stack : String(err)}`);
+    void cleanup().finally(() => process.exit(1));
+  };
+  process.on('uncaughtException', onCrash);
+  process.on('unhandledRejection', onCrash);
 
   try {
     const service = await startService(RESULTS, log);
@@ -271,6 +278,8 @@ async function main(): Promise<void> {
     await cleanup();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('uncaughtException', onCrash);
+    process.off('unhandledRejection', onCrash);
   }
 }
 
