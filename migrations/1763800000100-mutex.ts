@@ -24,7 +24,6 @@ export class Mutex1763800000100 implements MigrationInterface {
         updated_at timestamptz NOT NULL DEFAULT now(),
         CONSTRAINT locks_repository_resource UNIQUE (repository, resource)
       )`);
-    await q.query(`CREATE INDEX locks_holder_due ON locks (holder_expires_at) WHERE holder_id IS NOT NULL`);
     await q.query(`CREATE SEQUENCE ticket_seq`);
     await q.query(`
       CREATE TABLE tickets (
@@ -51,6 +50,8 @@ export class Mutex1763800000100 implements MigrationInterface {
         updated_at timestamptz NOT NULL
       )`);
     await q.query(`CREATE INDEX tickets_queue ON tickets (lock_id, seq) WHERE status = 'queued'`);
+    // Leases due, for the sweep. On tickets rather than locks, so lock-row updates stay HOT.
+    await q.query(`CREATE INDEX tickets_lease_due ON tickets (lease_expires_at) WHERE status = 'acquired'`);
     await q.query(`CREATE INDEX tickets_wait_due ON tickets (wait_deadline) WHERE status = 'queued' AND wait_deadline IS NOT NULL`);
     await q.query(`CREATE INDEX tickets_lock_wait_due ON tickets (lock_id, wait_deadline) WHERE status = 'queued' AND wait_deadline IS NOT NULL`);
     await q.query(`CREATE INDEX tickets_released ON tickets (lock_id, released_at DESC) WHERE status = 'released'`);
@@ -160,18 +161,15 @@ export class Mutex1763800000100 implements MigrationInterface {
           ELSE NULL END
       $$`);
 
-    // Locks a lock row by name, creating it on first use.
+    // Is anything on this lock due at p_now: an expired holder, a free lock with waiters, a waiter
+    // past its wait limit? Operations settle only then, so the common path skips the settle.
     await q.query(`
-      CREATE FUNCTION mutex_lock_row(p_repository text, p_resource text) RETURNS locks LANGUAGE plpgsql AS $$
-      DECLARE l locks;
-      BEGIN
-        SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource FOR UPDATE;
-        IF NOT FOUND THEN
-          INSERT INTO locks (repository, resource) VALUES (p_repository, p_resource) ON CONFLICT DO NOTHING;
-          SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource FOR UPDATE;
-        END IF;
-        RETURN l;
-      END $$`);
+      CREATE FUNCTION mutex_due(l locks, p_now timestamptz) RETURNS boolean LANGUAGE sql STABLE AS $$
+        SELECT (l.holder_id IS NOT NULL AND l.holder_expires_at <= p_now)
+            OR (l.holder_id IS NULL AND l.queue_length > 0)
+            OR (l.queue_length > 0 AND EXISTS (
+                  SELECT 1 FROM tickets w WHERE w.lock_id = l.id AND w.status = 'queued' AND w.wait_deadline <= p_now))
+      $$`);
 
     // Ends the current holder's ticket as 'released' by an actor; the caller then settles (grants the next).
     await q.query(`
@@ -189,6 +187,31 @@ export class Mutex1763800000100 implements MigrationInterface {
 
     // Queue a ticket (p_try: only if the lock is free with nobody waiting, never leaving a ticket).
     // outcome: ok | busy | replayed | idempotency_mismatch
+    // A new ticket row, granted at once when the lock is free (fence + 1), else queued.
+    await q.query(`
+      CREATE FUNCTION mutex_new_ticket(l locks, p_free boolean, p_ticket_id uuid, p_requester_id uuid, p_requester_name text,
+          p_owner text, p_source text, p_reason text, p_lease_seconds integer, p_wait_seconds integer, p_idempotency_key text, p_now timestamptz)
+      RETURNS tickets LANGUAGE plpgsql AS $$
+      DECLARE t tickets;
+      BEGIN
+        IF p_free THEN
+          INSERT INTO tickets (id, lock_id, status, requester_id, requester_name, owner, source, reason,
+                 lease_duration_seconds, wait_deadline, idempotency_key, lease_start, lease_expires_at,
+                 fencing_token, created_at, updated_at)
+          VALUES (p_ticket_id, l.id, 'acquired', p_requester_id, p_requester_name, p_owner, p_source, p_reason,
+                 p_lease_seconds, NULL, p_idempotency_key, p_now, p_now + make_interval(secs => p_lease_seconds),
+                 l.fence + 1, p_now, p_now)
+          RETURNING * INTO t;
+        ELSE
+          INSERT INTO tickets (id, lock_id, status, requester_id, requester_name, owner, source, reason,
+                 lease_duration_seconds, wait_deadline, idempotency_key, created_at, updated_at)
+          VALUES (p_ticket_id, l.id, 'queued', p_requester_id, p_requester_name, p_owner, p_source, p_reason,
+                 p_lease_seconds, p_now + make_interval(secs => p_wait_seconds), p_idempotency_key, p_now, p_now)
+          RETURNING * INTO t;
+        END IF;
+        RETURN t;
+      END $$`);
+
     await q.query(`
       CREATE FUNCTION mutex_enqueue(
         p_repository text, p_resource text, p_ticket_id uuid, p_requester_id uuid, p_requester_name text,
@@ -199,10 +222,14 @@ export class Mutex1763800000100 implements MigrationInterface {
         l locks;
         t tickets;
         v_now timestamptz;
-        v_settled jsonb;
+        v_settled jsonb := '{"granted": [], "ended": []}';
         v_free boolean;
       BEGIN
-        l := mutex_lock_row(p_repository, p_resource);
+        SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource FOR UPDATE;
+        IF NOT FOUND THEN
+          INSERT INTO locks (repository, resource) VALUES (p_repository, p_resource) ON CONFLICT DO NOTHING;
+          SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource FOR UPDATE;
+        END IF;
         v_now := clock_timestamp();
         IF p_idempotency_key IS NOT NULL THEN
           SELECT * INTO t FROM tickets WHERE requester_id = p_requester_id AND idempotency_key = p_idempotency_key;
@@ -216,41 +243,35 @@ export class Mutex1763800000100 implements MigrationInterface {
               'ticket', mutex_ticket_json(t, l.repository, l.resource, mutex_position(t)));
           END IF;
         END IF;
-        v_settled := mutex_settle(l.id, v_now);
-        SELECT * INTO l FROM locks WHERE id = l.id;
+        IF mutex_due(l, v_now) THEN
+          v_settled := mutex_settle(l.id, v_now);
+          SELECT * INTO l FROM locks WHERE id = l.id;
+        END IF;
         v_free := l.holder_id IS NULL AND l.queue_length = 0;
         IF p_try AND NOT v_free THEN
           RETURN v_settled || jsonb_build_object('outcome', 'busy');
         END IF;
-        BEGIN
-          IF v_free THEN
-            l.fence := l.fence + 1;
-            INSERT INTO tickets (id, lock_id, status, requester_id, requester_name, owner, source, reason,
-                   lease_duration_seconds, wait_deadline, idempotency_key, lease_start, lease_expires_at,
-                   fencing_token, created_at, updated_at)
-            VALUES (p_ticket_id, l.id, 'acquired', p_requester_id, p_requester_name, p_owner, p_source, p_reason,
-                   p_lease_seconds, NULL, p_idempotency_key, v_now, v_now + make_interval(secs => p_lease_seconds),
-                   l.fence, v_now, v_now)
-            RETURNING * INTO t;
-          ELSE
-            INSERT INTO tickets (id, lock_id, status, requester_id, requester_name, owner, source, reason,
-                   lease_duration_seconds, wait_deadline, idempotency_key, created_at, updated_at)
-            VALUES (p_ticket_id, l.id, 'queued', p_requester_id, p_requester_name, p_owner, p_source, p_reason,
-                   p_lease_seconds, v_now + make_interval(secs => p_wait_seconds), p_idempotency_key, v_now, v_now)
-            RETURNING * INTO t;
-          END IF;
-        EXCEPTION WHEN unique_violation THEN
-          -- The same Idempotency-Key was used meanwhile for another lock.
-          RETURN jsonb_build_object('outcome', 'idempotency_mismatch');
-        END;
-        PERFORM mutex_event(l, t, 'queued', p_requester_id, p_requester_name, p_reason, v_now);
+        IF p_idempotency_key IS NULL THEN
+          t := mutex_new_ticket(l, v_free, p_ticket_id, p_requester_id, p_requester_name, p_owner, p_source, p_reason,
+                                p_lease_seconds, p_wait_seconds, NULL, v_now);
+        ELSE
+          BEGIN -- a subtransaction only when a key can collide
+            t := mutex_new_ticket(l, v_free, p_ticket_id, p_requester_id, p_requester_name, p_owner, p_source, p_reason,
+                                  p_lease_seconds, p_wait_seconds, p_idempotency_key, v_now);
+          EXCEPTION WHEN unique_violation THEN
+            RETURN jsonb_build_object('outcome', 'idempotency_mismatch');
+          END;
+        END IF;
         IF v_free THEN
-          UPDATE locks SET fence = l.fence, holder_id = t.id, holder_expires_at = t.lease_expires_at, updated_at = v_now
+          UPDATE locks SET fence = t.fencing_token, holder_id = t.id, holder_expires_at = t.lease_expires_at, updated_at = v_now
           WHERE id = l.id;
-          PERFORM mutex_event(l, t, 'granted', p_requester_id, p_requester_name, p_reason, v_now);
+          INSERT INTO lock_events (lock_id, repository, resource, ticket_id, type, actor_id, actor_name, fencing_token, reason, at)
+          VALUES (l.id, l.repository, l.resource, t.id, 'queued', p_requester_id, p_requester_name, NULL, p_reason, v_now),
+                 (l.id, l.repository, l.resource, t.id, 'granted', p_requester_id, p_requester_name, t.fencing_token, p_reason, v_now);
           RETURN v_settled || jsonb_build_object('outcome', 'ok', 'ticket', mutex_ticket_json(t, l.repository, l.resource, 0));
         END IF;
         UPDATE locks SET queue_length = queue_length + 1, updated_at = v_now WHERE id = l.id;
+        PERFORM mutex_event(l, t, 'queued', p_requester_id, p_requester_name, p_reason, v_now);
         RETURN v_settled || jsonb_build_object('outcome', 'ok',
           'ticket', mutex_ticket_json(t, l.repository, l.resource, l.queue_length + 1));
       END $$`);
@@ -294,24 +315,24 @@ export class Mutex1763800000100 implements MigrationInterface {
       DECLARE
         l locks;
         t tickets;
-        v_lock_id bigint;
         v_now timestamptz;
-        v_settled jsonb;
-        v_after jsonb;
+        v_settled jsonb := '{"granted": [], "ended": []}';
+        v_after jsonb := '{"granted": [], "ended": []}';
       BEGIN
-        SELECT lock_id INTO v_lock_id FROM tickets WHERE id = p_ticket_id;
+        SELECT * INTO l FROM locks WHERE id = (SELECT lock_id FROM tickets WHERE id = p_ticket_id) FOR UPDATE;
         IF NOT FOUND THEN RETURN jsonb_build_object('outcome', 'not_found'); END IF;
-        SELECT * INTO l FROM locks WHERE id = v_lock_id FOR UPDATE;
         IF (p_repository IS NOT NULL AND l.repository <> p_repository) OR (p_resource IS NOT NULL AND l.resource <> p_resource) THEN
           RETURN jsonb_build_object('outcome', 'not_found');
         END IF;
         v_now := clock_timestamp();
-        v_settled := mutex_settle(l.id, v_now);
+        IF mutex_due(l, v_now) THEN
+          v_settled := mutex_settle(l.id, v_now);
+          SELECT * INTO l FROM locks WHERE id = l.id;
+        END IF;
         SELECT * INTO t FROM tickets WHERE id = p_ticket_id;
         IF t.status = 'released' THEN
           RETURN v_settled || jsonb_build_object('outcome', 'ended', 'ticket', mutex_ticket_json(t, l.repository, l.resource, NULL));
         END IF;
-        SELECT * INTO l FROM locks WHERE id = v_lock_id;
         IF t.status = 'acquired' THEN
           t := mutex_release_holder(l, t, p_actor_id, p_actor_name, v_now);
         ELSE
@@ -321,7 +342,9 @@ export class Mutex1763800000100 implements MigrationInterface {
           UPDATE locks SET queue_length = queue_length - 1, updated_at = v_now WHERE id = l.id;
           PERFORM mutex_event(l, t, 'cancelled', p_actor_id, p_actor_name, NULL, v_now);
         END IF;
-        v_after := mutex_settle(l.id, v_now);
+        IF l.queue_length > 0 THEN -- someone waits: grant the head now
+          v_after := mutex_settle(l.id, v_now);
+        END IF;
         RETURN jsonb_build_object('outcome', 'ok',
           'ticket', mutex_ticket_json(t, l.repository, l.resource, NULL),
           'granted', (v_settled->'granted') || (v_after->'granted'),
@@ -461,7 +484,7 @@ export class Mutex1763800000100 implements MigrationInterface {
       BEGIN
         FOR v_lock_id IN
           SELECT id FROM (
-            (SELECT id FROM locks WHERE holder_id IS NOT NULL AND holder_expires_at <= v_now ORDER BY holder_expires_at LIMIT p_limit)
+            (SELECT lock_id FROM tickets WHERE status = 'acquired' AND lease_expires_at <= v_now ORDER BY lease_expires_at LIMIT p_limit)
             UNION
             (SELECT DISTINCT lock_id FROM tickets WHERE status = 'queued' AND wait_deadline <= v_now LIMIT p_limit)
           ) due LIMIT p_limit
@@ -489,7 +512,8 @@ export class Mutex1763800000100 implements MigrationInterface {
       'mutex_status(uuid, text, text)',
       'mutex_enqueue(text, text, uuid, uuid, text, text, text, text, integer, integer, text, boolean)',
       'mutex_release_holder(locks, tickets, uuid, text, timestamptz)',
-      'mutex_lock_row(text, text)',
+      'mutex_new_ticket(locks, boolean, uuid, uuid, text, text, text, text, integer, integer, text, timestamptz)',
+      'mutex_due(locks, timestamptz)',
       'mutex_position(tickets)',
       'mutex_settle(bigint, timestamptz)',
       'mutex_event(locks, tickets, text, uuid, text, text, timestamptz)',

@@ -21,6 +21,7 @@ interface CacheEntry {
 export class AuthService implements OnModuleInit {
   private readonly cache = new Map<string, CacheEntry>();
   private readonly invalidationChannel: string;
+  private readonly ownerTokenHash: string | null;
 
   constructor(
     @InjectRepository(ApiKeyEntity) private readonly keys: Repository<ApiKeyEntity>,
@@ -29,6 +30,7 @@ export class AuthService implements OnModuleInit {
     private readonly redis: RedisService,
   ) {
     this.invalidationChannel = redis.key('auth-invalidate');
+    this.ownerTokenHash = config.OWNER_TOKEN ? hasher.hash(config.OWNER_TOKEN) : null;
   }
 
   async onModuleInit(): Promise<void> {
@@ -38,7 +40,9 @@ export class AuthService implements OnModuleInit {
 
   async verify(key: string): Promise<Principal | null> {
     if (!key || key.length > 512) return null;
-    if (this.config.OWNER_TOKEN && this.hasher.equal(key, this.config.OWNER_TOKEN)) {
+    // One hash per request: it is both the cache key and what OWNER_TOKEN is compared against.
+    const hash = this.hasher.hash(key);
+    if (this.ownerTokenHash && this.hasher.equalHashes(hash, this.ownerTokenHash)) {
       return {
         userId: BOOTSTRAP_OWNER_ID,
         name: 'owner-token',
@@ -48,7 +52,6 @@ export class AuthService implements OnModuleInit {
         keyId: null,
       };
     }
-    const hash = this.hasher.hash(key);
     const now = Date.now();
     const cached = this.cache.get(hash);
     if (cached && cached.until > now) return cached.principal;

@@ -8,7 +8,8 @@ export abstract class KeyHasher {
   abstract newKey(): string;
   abstract newUuidKey(): string;
   abstract hash(key: string): string;
-  abstract equal(a: string, b: string): boolean;
+  /** Constant-time comparison of two hashes from hash(). */
+  abstract equalHashes(a: string, b: string): boolean;
 }
 
 export class Sha256KeyHasher extends KeyHasher {
@@ -25,9 +26,9 @@ export class Sha256KeyHasher extends KeyHasher {
     return createHash('sha256').update(key, 'utf8').digest('hex');
   }
 
-  equal(a: string, b: string): boolean {
-    const ha = Buffer.from(this.hash(a), 'hex');
-    const hb = Buffer.from(this.hash(b), 'hex');
-    return timingSafeEqual(ha, hb);
+  equalHashes(a: string, b: string): boolean {
+    const ha = Buffer.from(a, 'hex');
+    const hb = Buffer.from(b, 'hex');
+    return ha.length === hb.length && timingSafeEqual(ha, hb);
   }
 }

@@ -120,7 +120,8 @@ export class MutexService {
         waiter?.cancel();
         return ticket;
       }
-      await waiter.promise;
+      const changed = await waiter.promise;
+      if (changed && changed.status !== 'queued') return changed;
     }
   }
 
@@ -241,13 +242,13 @@ export class MutexService {
   private granted(t: Ticket, fromQueue: boolean): void {
     this.timers.disarm(t, 'wait');
     this.timers.armLease(t);
-    if (fromQueue) this.wakeups.notify(t.id);
+    if (fromQueue) this.wakeups.notify(t);
     this.events.emit('granted', t);
   }
 
   private ended(t: Ticket): void {
     this.timers.disarm(t);
-    if (!t.leaseStart) this.wakeups.notify(t.id); // it ended while waiting: wake its long-poll
+    if (!t.leaseStart) this.wakeups.notify(t); // it ended while waiting: wake its long-poll
     this.events.emit('ended', t);
   }
 

@@ -1,15 +1,17 @@
 import { BeforeApplicationShutdown, Injectable, OnModuleInit } from '@nestjs/common';
 import { Lifecycle } from '../common/lifecycle';
 import { RedisService } from '../redis/redis.service';
+import { Ticket, ticketFromWire } from './domain/ticket';
 
 /**
  * Wakes long-polling requests when their ticket changes (granted or ended), on whichever
- * instance they wait: locally at once, elsewhere through Redis pub/sub. Losing a message
+ * instance they wait: locally at once, elsewhere through Redis pub/sub. The message carries
+ * the ticket as committed, so the waiter answers without reading it again. Losing a message
  * only delays a waiter until its periodic re-check.
  */
 @Injectable()
 export class Wakeups implements OnModuleInit, BeforeApplicationShutdown {
-  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly waiters = new Map<string, Set<(ticket?: Ticket) => void>>();
   private readonly channel: string;
   /** Set on shutdown: long-polls answer with what they have instead of waiting on. */
   closing = false;
@@ -22,7 +24,10 @@ export class Wakeups implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   async onModuleInit(): Promise<void> {
-    await this.redis.subscribe(this.channel, (ticketId) => this.fire(ticketId));
+    await this.redis.subscribe(this.channel, (message) => {
+      const ticket = ticketFromWire(message);
+      if (ticket) this.fire(ticket.id, ticket);
+    });
     // Messages sent while we were disconnected are gone: wake everyone to re-check.
     this.redis.onReconnect(() => [...this.waiters.keys()].forEach((id) => this.fire(id)));
   }
@@ -38,40 +43,45 @@ export class Wakeups implements OnModuleInit, BeforeApplicationShutdown {
   /** Long-polls in progress on this instance (counted by the caller around its loop). */
   activePolls = 0;
 
-  notify(ticketId: string): void {
-    this.fire(ticketId);
-    void this.redis.publish(this.channel, ticketId);
+  /** The ticket was granted or ended: wake whoever long-polls it, here and on other instances. */
+  notify(ticket: Ticket): void {
+    this.fire(ticket.id, ticket);
+    void this.redis.publish(this.channel, JSON.stringify(ticket));
   }
 
-  /** Resolves when the ticket is signalled, after `timeoutMs`, or on abort; whichever is first. */
-  wait(ticketId: string, timeoutMs: number, signal?: AbortSignal): { promise: Promise<void>; cancel: () => void } {
+  /**
+   * Resolves when the ticket is signalled (with its new state), after `timeoutMs`, or on abort
+   * (with nothing); whichever is first.
+   */
+  wait(ticketId: string, timeoutMs: number, signal?: AbortSignal): { promise: Promise<Ticket | undefined>; cancel: () => void } {
     let cancel!: () => void;
-    const promise = new Promise<void>((resolve) => {
+    const promise = new Promise<Ticket | undefined>((resolve) => {
       let set = this.waiters.get(ticketId);
       if (!set) {
         set = new Set();
         this.waiters.set(ticketId, set);
       }
-      const done = () => {
+      const done = (ticket?: Ticket) => {
         clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
+        signal?.removeEventListener('abort', onAbort);
         const s = this.waiters.get(ticketId);
         s?.delete(done);
         if (s && s.size === 0) this.waiters.delete(ticketId);
-        resolve();
+        resolve(ticket);
       };
+      const onAbort = () => done();
       const timer = setTimeout(done, Math.max(0, timeoutMs));
-      signal?.addEventListener('abort', done);
+      signal?.addEventListener('abort', onAbort);
       set.add(done);
-      cancel = done;
+      cancel = () => done();
     });
     return { promise, cancel };
   }
 
-  private fire(ticketId: string): void {
+  private fire(ticketId: string, ticket?: Ticket): void {
     const set = this.waiters.get(ticketId);
     if (!set) return;
-    for (const done of [...set]) done();
+    for (const done of [...set]) done(ticket);
   }
 
   get waiting(): number {

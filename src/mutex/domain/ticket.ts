@@ -68,3 +68,17 @@ export function ticketFromRow(row: Record<string, any>): Ticket {
     updatedAt: new Date(row.updated_at),
   };
 }
+
+const DATE_FIELDS = ['waitDeadline', 'leaseStart', 'leaseExpiresAt', 'renewedAt', 'releasedAt', 'createdAt', 'updatedAt'] as const;
+
+/** Reads a Ticket back from its JSON form (as sent between instances). */
+export function ticketFromWire(json: string): Ticket | null {
+  try {
+    const raw = JSON.parse(json) as Record<string, unknown>;
+    if (!raw || typeof raw.id !== 'string' || typeof raw.status !== 'string') return null;
+    for (const f of DATE_FIELDS) if (typeof raw[f] === 'string') raw[f] = new Date(raw[f] as string);
+    return raw as unknown as Ticket;
+  } catch {
+    return null;
+  }
+}
