@@ -1,4 +1,4 @@
-import { Column, CreateDateColumn, Entity, OneToMany, PrimaryGeneratedColumn } from 'typeorm';
+import { Check, Column, CreateDateColumn, Entity, OneToMany, PrimaryGeneratedColumn } from 'typeorm';
 import { ApiKeyEntity } from './api-key.entity';
 
 export const ROLES = ['owner', 'application', 'member'] as const;
@@ -6,6 +6,8 @@ export type Role = (typeof ROLES)[number];
 export type UserKind = 'user' | 'anonymous';
 
 @Entity('users')
+@Check('users_role_check', `role IN ('owner', 'application', 'member')`)
+@Check('users_kind_check', `kind IN ('user', 'anonymous')`)
 export class UserEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;
