@@ -1,4 +1,4 @@
-import { InjectQueue, Processor, WorkerHost } from '@nestjs/bullmq';
+import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { AppConfig } from '../config/app-config';
@@ -20,6 +20,13 @@ export class StateTtlProcessor extends WorkerHost implements OnApplicationBootst
     @InjectQueue(STATE_TTL_QUEUE) private readonly queue: Queue,
   ) {
     super();
+    queue.on('error', (err) => this.logger.warn(`state TTL queue: ${err.message}`));
+  }
+
+  /** A Redis outage only delays the purge (reads already hide expired values): log, don't crash. */
+  @OnWorkerEvent('error')
+  onWorkerError(err: Error): void {
+    this.logger.warn(`state TTL worker: ${err.message}`);
   }
 
   onApplicationBootstrap(): void {
