@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { NestFactory } from '@nestjs/core';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
+import { isDaprPath } from './common/dapr-error';
 import { Lifecycle } from './common/lifecycle';
 import { createValidationPipe } from './common/validation';
 
@@ -20,6 +22,21 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     genReqId: () => randomUUID(),
     // Encoded slashes (`flxbl-io%2Fsf-core`) stay inside one path parameter.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1_000 },
+    // Errors Fastify raises before routing (bad %-encoding, over-long parameters) get the same
+    // bodies as every other error: Dapr's on Dapr routes, ours elsewhere.
+    frameworkErrors: (error: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+      const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400;
+      const message =
+        error.code === 'FST_ERR_BAD_URL'
+          ? 'The URL is not validly percent-encoded'
+          : error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+            ? 'A path parameter is longer than 1000 characters'
+            : error.message;
+      const body = isDaprPath(req.url)
+        ? { errorCode: 'ERR_MALFORMED_REQUEST', message }
+        : { statusCode: status, message, error: status === 414 ? 'URI Too Long' : 'Bad Request' };
+      void reply.code(status).header('content-type', 'application/json; charset=utf-8').send(body);
+    },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     bufferLogs: true,

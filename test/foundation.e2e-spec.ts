@@ -178,3 +178,26 @@ describe('request bodies', () => {
     expect(huge.status).toBe(413);
   });
 });
+
+describe('malformed URLs', () => {
+  let cluster: TestCluster;
+  beforeAll(async () => {
+    cluster = await startCluster(1);
+  });
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  it('answers bad percent-encoding and over-long parameters with 4xx in the route family\'s format', async () => {
+    const api = http(cluster.url, cluster.ownerToken);
+    const bad = await api.get('/sfp/api/locks/a%ZZb/r');
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ statusCode: 400, message: expect.stringMatching(/percent-encoded/) });
+    const long = await api.get(`/sfp/api/locks/${'a'.repeat(3000)}/r`);
+    expect(long.status).toBe(414);
+    expect(long.body.message).toMatch(/longer than 1000/);
+    const dapr = await api.get('/v1.0/state/statestore/a%ZZ');
+    expect(dapr.status).toBe(400);
+    expect(dapr.body).toEqual({ errorCode: 'ERR_MALFORMED_REQUEST', message: expect.stringMatching(/percent-encoded/) });
+  });
+});
