@@ -1,6 +1,7 @@
-import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
+import { ConflictException, Injectable, Logger, NotFoundException, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
+import { AppConfig } from '../config/app-config';
 import { ApiKeyEntity } from './api-key.entity';
 import { AuthService } from './auth.service';
 import { CreatedUserDto, CreateUserDto, UserDto } from './dto/user.dto';
@@ -9,13 +10,23 @@ import { BOOTSTRAP_OWNER_ID, Principal } from './principal';
 import { Role, UserEntity, UserKind } from './user.entity';
 
 @Injectable()
-export class UsersService {
+export class UsersService implements OnApplicationBootstrap {
+  private readonly logger = new Logger(UsersService.name);
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     @InjectRepository(UserEntity) private readonly users: Repository<UserEntity>,
     private readonly hasher: KeyHasher,
     private readonly auth: AuthService,
+    private readonly config: AppConfig,
   ) {}
+
+  /** A newcomer without OWNER_TOKEN would otherwise have no way to get a first key. */
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.config.OWNER_TOKEN) return;
+    const owners = await this.users.count({ where: { role: 'owner' } }).catch(() => 1);
+    if (owners === 0) this.logger.warn('No OWNER_TOKEN is set and no owner exists yet: set OWNER_TOKEN to create the first API keys');
+  }
 
   create(dto: CreateUserDto): Promise<CreatedUserDto> {
     return this.createWithKey(
