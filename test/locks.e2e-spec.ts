@@ -391,3 +391,36 @@ describe('lease expiry', () => {
     await api.delete(path('renewed', holder.id));
   });
 });
+
+describe('released-ticket retention', () => {
+  it('lists released tickets within the retention window, then the purge job deletes them', async () => {
+    const cluster = await startCluster(1, { RELEASED_RETENTION_SECONDS: '1', RELEASED_PURGE_INTERVAL_MS: '300' });
+    try {
+      const api = http(cluster.url, cluster.ownerToken);
+      const path = (...rest: string[]) => ['/sfp/api/locks', enc(REPO), 'retained', ...rest].join('/');
+      const t = (await api.post('/sfp/api/locks', { repository: REPO, resource: 'retained', leaseDurationSeconds: 30 })).body;
+      await api.delete(path(t.id));
+      expect((await api.get(path())).body.map((x: any) => x.id)).toEqual([t.id]);
+      const pg = new Client({ connectionString: cluster.databaseUrl });
+      await pg.connect();
+      try {
+        let rows = 1;
+        for (let i = 0; i < 50 && rows > 0; i++) {
+          await sleep(100);
+          rows = (await pg.query('SELECT count(*)::int AS n FROM tickets WHERE id = $1', [t.id])).rows[0].n;
+        }
+        expect(rows).toBe(0);
+        // The audit trail outlives the ticket, and the lock keeps its fencing counter.
+        const events = await pg.query('SELECT count(*)::int AS n FROM lock_events WHERE ticket_id = $1', [t.id]);
+        expect(events.rows[0].n).toBe(3);
+      } finally {
+        await pg.end();
+      }
+      expect((await api.get(path())).body).toEqual([]);
+      const next = (await api.post('/sfp/api/locks', { repository: REPO, resource: 'retained', leaseDurationSeconds: 30 })).body;
+      expect(next.fencingToken).toBeGreaterThan(t.fencingToken);
+    } finally {
+      await cluster.close();
+    }
+  });
+});

@@ -83,6 +83,10 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(0) @Max(31_536_000)
   RELEASED_RETENTION_SECONDS = 3_600;
 
+  /** Period of the BullMQ job that deletes released tickets past the retention window. */
+  @Transform(toInt) @IsInt() @Min(100) @Max(86_400_000)
+  RELEASED_PURGE_INTERVAL_MS = 60_000;
+
   /** Period of the sweep that expires leases and wait timeouts whose Redis job was lost. */
   @Transform(toInt) @IsInt() @Min(50) @Max(60_000)
   SWEEP_INTERVAL_MS = 1_000;

@@ -1,6 +1,7 @@
 import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Job, Queue } from 'bullmq';
+import { AppConfig } from '../config/app-config';
 import { JOB_CHECK_TICKET, JOB_PURGE_RELEASED, LOCK_TIMERS_QUEUE } from './mutex.constants';
 import { MutexService } from './mutex.service';
 
@@ -11,6 +12,7 @@ export class LockTimersProcessor extends WorkerHost implements OnApplicationBoot
 
   constructor(
     private readonly mutex: MutexService,
+    private readonly config: AppConfig,
     @InjectQueue(LOCK_TIMERS_QUEUE) private readonly queue: Queue,
   ) {
     super();
@@ -19,7 +21,7 @@ export class LockTimersProcessor extends WorkerHost implements OnApplicationBoot
   async onApplicationBootstrap(): Promise<void> {
     // One scheduler for all instances (fixed id): upserting it again is harmless.
     await this.queue
-      .upsertJobScheduler(JOB_PURGE_RELEASED, { every: 60_000 }, { name: JOB_PURGE_RELEASED, opts: { removeOnComplete: true, removeOnFail: true } })
+      .upsertJobScheduler(JOB_PURGE_RELEASED, { every: this.config.RELEASED_PURGE_INTERVAL_MS }, { name: JOB_PURGE_RELEASED, opts: { removeOnComplete: true, removeOnFail: true } })
       .catch((err) => this.logger.warn(`cannot schedule purge: ${err.message}`));
   }
 
