@@ -1,4 +1,4 @@
-import { BadRequestException, Body, ConflictException, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
@@ -105,9 +105,6 @@ export class LocksController {
     reply.raw.once('close', onClose);
     try {
       const ticket = await this.mutex.acquire(p, repository, resource, ticketId, query.waitSeconds ?? 0, abort.signal);
-      if (ticket.status === 'released') {
-        throw new ConflictException({ message: `Ticket has ended (${ticket.releaseReason})`, releaseReason: ticket.releaseReason, acquired: false });
-      }
       const acquired = ticket.status === 'acquired';
       return {
         acquired,

@@ -94,18 +94,24 @@ export class MutexService {
   }
 
   /**
-   * The ticket's current state; with `waitSeconds`, waits until it is granted (or ends).
-   * The grant itself happens when the lock is freed, whether or not anyone polls.
+   * The ticket's current state; with `waitSeconds`, waits until it is granted. 409 once it has
+   * ended. The grant itself happens when the lock is freed, whether or not anyone polls.
    */
   async acquire(p: Principal, repository: string, resource: string, ticketId: string, waitSeconds: number, signal?: AbortSignal): Promise<Ticket> {
     this.assertAccess(p, repository);
     const deadline = Date.now() + waitSeconds * 1_000;
     this.wakeups.activePolls++;
+    let ticket: Ticket;
     try {
-      return await this.pollUntilGranted(repository, resource, ticketId, deadline, signal);
+      ticket = await this.pollUntilGranted(repository, resource, ticketId, deadline, signal);
     } finally {
       this.wakeups.activePolls--;
     }
+    if (ticket.status === 'released') {
+      // It will never be granted: tell the pipeline why (expired, cleared, timed out, cancelled).
+      throw new ConflictException({ message: `Ticket has ended (${ticket.releaseReason})`, releaseReason: ticket.releaseReason, acquired: false });
+    }
+    return ticket;
   }
 
   private async pollUntilGranted(repository: string, resource: string, ticketId: string, deadline: number, signal?: AbortSignal): Promise<Ticket> {
