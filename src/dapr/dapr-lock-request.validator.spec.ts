@@ -1,17 +1,11 @@
-import { DaprError } from '../common/dapr-error';
+import { daprErrorOf } from '../../test/support/dapr-error-of';
 import { parseTryLock, parseUnlock } from './dapr-lock-request.validator';
 
 const limits = { stores: ['lockstore'], maxLeaseSeconds: 100 };
 
 function errorOf(fn: () => unknown): { status: number; errorCode: string; message: string } {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DaprError);
-    const d = e as DaprError;
-    return { status: d.getStatus(), errorCode: d.errorCode, message: (d.getResponse() as { message: string }).message };
-  }
-  throw new Error('expected a DaprError');
+  const d = daprErrorOf(fn);
+  return { status: d.getStatus(), errorCode: d.errorCode, message: (d.getResponse() as { message: string }).message };
 }
 
 describe('Dapr lock request validation', () => {

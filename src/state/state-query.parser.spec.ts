@@ -1,15 +1,7 @@
-import { DaprError } from '../common/dapr-error';
+import { daprErrorOf } from '../../test/support/dapr-error-of';
 import { decodePageToken, encodePageToken, parseStateQuery } from './state-query.parser';
 
-function errorOf(fn: () => unknown): DaprError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof DaprError) return err;
-    throw err;
-  }
-  throw new Error('expected a DaprError');
-}
+const errorOf = daprErrorOf;
 
 describe('parseStateQuery', () => {
   it('parses the example of the Dapr docs', () => {

@@ -1,4 +1,4 @@
-import { DaprError } from '../common/dapr-error';
+import { daprErrorOf } from '../../test/support/dapr-error-of';
 import {
   etagFromIfMatch,
   formatExpireTime,
@@ -10,15 +10,7 @@ import {
   validateKey,
 } from './state-request.validator';
 
-function errorOf(fn: () => unknown): DaprError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof DaprError) return err;
-    throw err;
-  }
-  throw new Error('expected a DaprError');
-}
+const errorOf = daprErrorOf;
 
 describe('state request validation', () => {
   it('reads save items with defaults (last-write, no etag, no TTL)', () => {
