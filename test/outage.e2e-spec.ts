@@ -82,3 +82,29 @@ describe('PostgreSQL or Redis unreachable', () => {
     expect((await eventually(() => api.get('/health'), (r) => r.status === 200)).status).toBe(200);
   });
 });
+
+describe('starting while Redis is unreachable', () => {
+  it('comes up, serves locks from PostgreSQL, reports Redis down, and recovers when Redis appears', async () => {
+    const redisProxy = new TcpProxy(6379);
+    await redisProxy.start();
+    await redisProxy.cut(); // the port is known but nothing answers
+    const t0 = Date.now();
+    const cluster = await startCluster(1, { REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`, SWEEP_INTERVAL_MS: '200' });
+    try {
+      expect(Date.now() - t0).toBeLessThan(20_000);
+      const api = http(cluster.url, cluster.ownerToken);
+      expect((await api.get('/health')).status).toBe(503);
+      const holder = await api.post('/sfp/api/locks', { repository: REPO, resource: 'cold-start', leaseDurationSeconds: 1 });
+      expect(holder.status).toBe(201);
+      const waiter = await api.post('/sfp/api/locks', { repository: REPO, resource: 'cold-start', leaseDurationSeconds: 60 });
+      const granted = await api.post(`/sfp/api/locks/${enc(REPO)}/cold-start/${waiter.body.id}/acquire?waitSeconds=5`);
+      expect(granted.body.acquired).toBe(true);
+      await redisProxy.restore();
+      expect((await eventually(() => api.get('/health'), (r) => r.status === 200)).status).toBe(200);
+    } finally {
+      await redisProxy.restore();
+      await cluster.close();
+      await redisProxy.cut();
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
-import { Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Job, Queue } from 'bullmq';
 import { AppConfig } from '../config/app-config';
 import { JOB_CHECK_TICKET, JOB_PURGE_RELEASED, LOCK_TIMERS_QUEUE } from './mutex.constants';
@@ -7,8 +7,9 @@ import { MutexService } from './mutex.service';
 
 /** Runs lease-end and wait-limit checks, and the purge of released tickets past retention. */
 @Processor(LOCK_TIMERS_QUEUE, { concurrency: 16 })
-export class LockTimersProcessor extends WorkerHost implements OnApplicationBootstrap {
+export class LockTimersProcessor extends WorkerHost implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(LockTimersProcessor.name);
+  private rescheduler?: NodeJS.Timeout;
 
   constructor(
     private readonly mutex: MutexService,
@@ -18,8 +19,20 @@ export class LockTimersProcessor extends WorkerHost implements OnApplicationBoot
     super();
   }
 
-  async onApplicationBootstrap(): Promise<void> {
-    // One scheduler for all instances (fixed id): upserting it again is harmless.
+  onApplicationBootstrap(): void {
+    // Not awaited: with Redis down at start the API must still come up. Upserted again now and
+    // then, so a Redis that lost its data gets the scheduler back.
+    void this.schedulePurge();
+    this.rescheduler = setInterval(() => void this.schedulePurge(), 300_000);
+    this.rescheduler.unref();
+  }
+
+  onApplicationShutdown(): void {
+    if (this.rescheduler) clearInterval(this.rescheduler);
+  }
+
+  /** One scheduler for all instances (fixed id): upserting it again is harmless. */
+  private async schedulePurge(): Promise<void> {
     await this.queue
       .upsertJobScheduler(JOB_PURGE_RELEASED, { every: this.config.RELEASED_PURGE_INTERVAL_MS }, { name: JOB_PURGE_RELEASED, opts: { removeOnComplete: true, removeOnFail: true } })
       .catch((err) => this.logger.warn(`cannot schedule purge: ${err.message}`));

@@ -49,14 +49,21 @@ export class RedisService implements OnApplicationShutdown {
     return [this.config.REDIS_PREFIX, ...parts].join(':');
   }
 
-  async subscribe(channel: string, handler: Handler): Promise<void> {
+  /**
+   * Listens on a channel. Resolves once subscribed, or after `waitMs` at most: with Redis down
+   * the subscription goes out when it comes back (ioredis re-subscribes after every reconnect),
+   * and start-up must not hang on Redis. Never rejects.
+   */
+  subscribe(channel: string, handler: Handler, waitMs = 2_000): Promise<void> {
     let set = this.handlers.get(channel);
+    let subscribed: Promise<unknown> = Promise.resolve();
     if (!set) {
       set = new Set();
       this.handlers.set(channel, set);
-      await this.subscriber.subscribe(channel).catch((err) => this.logger.warn(`subscribe ${channel}: ${err.message}`));
+      subscribed = this.subscriber.subscribe(channel).catch((err) => this.logger.warn(`subscribe ${channel}: ${err.message}`));
     }
     set.add(handler);
+    return Promise.race([subscribed, new Promise((resolve) => setTimeout(resolve, waitMs).unref())]).then(() => undefined);
   }
 
   onReconnect(handler: () => void): void {
