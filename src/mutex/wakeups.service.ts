@@ -43,9 +43,13 @@ export class Wakeups implements OnModuleInit, BeforeApplicationShutdown {
   /** Long-polls in progress on this instance (counted by the caller around its loop). */
   activePolls = 0;
 
-  /** The ticket was granted or ended: wake whoever long-polls it, here and on other instances. */
+  /**
+   * The ticket was granted or ended: wake whoever long-polls it, here or on other instances.
+   * A ticket is long-polled by one client; when that poll is here, nobody needs the broadcast
+   * (a second, concurrent poll elsewhere would still see the change at its next re-check).
+   */
   notify(ticket: Ticket): void {
-    this.fire(ticket.id, ticket);
+    if (this.fire(ticket.id, ticket)) return;
     void this.redis.publish(this.channel, JSON.stringify(ticket));
   }
 
@@ -78,10 +82,12 @@ export class Wakeups implements OnModuleInit, BeforeApplicationShutdown {
     return { promise, cancel };
   }
 
-  private fire(ticketId: string, ticket?: Ticket): void {
+  /** Wakes this instance's waiters on the ticket; false when there were none. */
+  private fire(ticketId: string, ticket?: Ticket): boolean {
     const set = this.waiters.get(ticketId);
-    if (!set) return;
+    if (!set) return false;
     for (const done of [...set]) done(ticket);
+    return true;
   }
 
   get waiting(): number {
