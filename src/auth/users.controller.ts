@@ -1,5 +1,5 @@
 import { BadRequestException, Body, Controller, Delete, Get, Param, ParseUUIDPipe, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiForbiddenResponse, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiForbiddenResponse, ApiOkResponse, ApiOperation, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { CurrentPrincipal } from './current-principal.decorator';
 import { CreatedUserDto, CreateUserDto, UserDto } from './dto/user.dto';
 import { Principal } from './principal';
@@ -15,6 +15,7 @@ export class UsersController {
 
   @Post()
   @Roles('owner')
+  @ApiOperation({ summary: 'Create a user and its API key', description: 'The key is in the answer once; only its hash is stored. `repositories` limits it to matching repositories.' })
   @ApiCreatedResponse({ type: CreatedUserDto, description: 'The user, with its API key shown this once' })
   @ApiForbiddenResponse({ description: 'Requires role: owner' })
   create(@Body() dto: CreateUserDto): Promise<CreatedUserDto> {
@@ -23,6 +24,7 @@ export class UsersController {
 
   @Get()
   @Roles('owner')
+  @ApiOperation({ summary: 'List users' })
   @ApiOkResponse({ type: [UserDto] })
   @ApiForbiddenResponse({ description: 'Requires role: owner' })
   list(): Promise<UserDto[]> {
@@ -30,6 +32,7 @@ export class UsersController {
   }
 
   @Get('me')
+  @ApiOperation({ summary: 'Who am I', description: 'The user behind the key of this request (any role).' })
   @ApiOkResponse({ type: UserDto, description: 'The caller' })
   me(@CurrentPrincipal() principal: Principal): Promise<UserDto> {
     return this.users.me(principal);
@@ -37,6 +40,7 @@ export class UsersController {
 
   @Delete(':id')
   @Roles('owner')
+  @ApiOperation({ summary: 'Revoke a user', description: 'Its keys stop working at once, on every instance.' })
   @ApiOkResponse({ type: UserDto, description: 'Revoked: its keys stop working at once' })
   @ApiForbiddenResponse({ description: 'Requires role: owner' })
   revoke(@Param('id', new ParseUUIDPipe({ exceptionFactory: () => new BadRequestException('id must be a UUID') })) id: string): Promise<UserDto> {

@@ -1,5 +1,5 @@
 import { Controller, Get, HttpCode } from '@nestjs/common';
-import { ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Public } from '../auth/roles.decorator';
 import { AppConfig } from '../config/app-config';
 
@@ -11,7 +11,8 @@ export class DaprSidecarController {
 
   @Get('metadata')
   @Public()
-  @ApiOkResponse({ description: 'Describes the configured lock and state stores' })
+  @ApiOperation({ summary: 'Sidecar metadata', description: 'What a Dapr SDK polls before its first call.' })
+  @ApiOkResponse({ description: 'Describes the configured lock and state stores', schema: { type: 'object', properties: { id: { type: 'string' }, components: { type: 'array', items: { type: 'object' } } } } })
   metadata() {
     return {
       id: this.config.APP_NAME ?? 'queue-mutex',
@@ -35,12 +36,14 @@ export class DaprSidecarController {
 
   @Get('healthz')
   @Public()
+  @ApiOperation({ summary: 'Sidecar health' })
   @HttpCode(204)
   @ApiNoContentResponse({ description: 'Ready' })
   healthz(): void {}
 
   @Get('healthz/outbound')
   @Public()
+  @ApiOperation({ summary: 'Sidecar outbound health' })
   @HttpCode(204)
   @ApiNoContentResponse({ description: 'Ready' })
   outbound(): void {}

@@ -70,7 +70,16 @@ export class StateController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Get bulk state' })
   @ApiBody({ schema: { type: 'object', properties: { keys: { type: 'array', items: { type: 'string' } }, parallelism: { type: 'integer' } } } })
-  @ApiOkResponse({ description: 'One item per key, in order; a missing key has no data' })
+  @ApiOkResponse({
+    description: 'One item per key, in order; a missing key has no data',
+    schema: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { key: { type: 'string' }, data: {}, etag: { type: 'string' }, error: { type: 'string' }, metadata: { type: 'object', additionalProperties: { type: 'string' } } },
+      },
+    },
+  })
   bulk(@Param('store') store: string, @Body() body: unknown): Promise<BulkStateItem[]> {
     return this.state.bulkGet(store, body);
   }
@@ -104,7 +113,16 @@ export class StateController {
       example: { filter: { EQ: { 'person.org': 'Dev Ops' } }, sort: [{ key: 'person.id', order: 'DESC' }], page: { limit: 10 } },
     },
   })
-  @ApiOkResponse({ description: '`{results: [{key, data, etag}], token?}`; token only when more may follow' })
+  @ApiOkResponse({
+    description: 'Matching items; `token` only when more may follow',
+    schema: {
+      type: 'object',
+      properties: {
+        results: { type: 'array', items: { type: 'object', properties: { key: { type: 'string' }, data: {}, etag: { type: 'string' } } } },
+        token: { type: 'string' },
+      },
+    },
+  })
   @ApiNoContentResponse({ description: 'No results' })
   async query(@Param('store') store: string, @Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
     const result = await this.state.query(store, body);
@@ -116,7 +134,10 @@ export class StateController {
   @ApiOperation({ summary: 'Get state', description: 'Keys are URL-encoded (`a%2Fb` for `a/b`).' })
   @ApiParam({ name: 'key', description: 'URL-encoded key' })
   @ApiQuery({ name: 'consistency', required: false, enum: ['eventual', 'strong'] })
-  @ApiOkResponse({ description: 'The stored JSON value; `ETag` header; `metadata.ttlExpireTime` header when it has a TTL' })
+  @ApiOkResponse({
+    description: 'The stored JSON value; `ETag` header; `metadata.ttlExpireTime` header when it has a TTL',
+    schema: { description: 'Any JSON value, as saved' },
+  })
   @ApiNoContentResponse({ description: 'No such key (or it expired)' })
   get(@Param('store') store: string, @Param('key') key: string, @Query() query: QueryParams, @Res() reply: FastifyReply): Promise<void> {
     return this.sendState(store, key, query, reply);
