@@ -291,7 +291,7 @@ describe('admin: API keys', () => {
     expect(schemaOf('/sfp/api/admin/keys', 'post', '201')['application/json'].schema.$ref).toMatch(/CreatedKeyDto/);
     expect(schemaOf('/sfp/api/admin/keys/{id}', 'delete', '200')['application/json'].schema.$ref).toMatch(/KeyDto/);
     expect(schemaOf('/metrics', 'get', '200')['text/plain']).toBeDefined();
-    expect(doc.paths['/metrics'].get.security).toBeUndefined();
+    expect(doc.paths['/metrics'].get.security).toEqual([{ 'api-key': [] }]);
     expect(doc.components.schemas.ResourceDto.properties.stuckReason.description).toMatch(/lease duration/);
   });
 });
@@ -321,7 +321,7 @@ describe('admin: a lease left overdue (timers and sweep not running)', () => {
     expect(stuck.body.items).toHaveLength(1);
     expect(stuck.body.items[0]).toMatchObject({ resource: 'qa', state: 'stuck', stuckReason: 'lease_overdue' });
     expect(stuck.body.items[0].holder.leaseRemainingSeconds).toBeLessThanOrEqual(-119);
-    const metrics = await (await fetch(cluster.url + '/metrics')).text();
+    const metrics = await (await fetch(cluster.url + '/metrics', { headers: { authorization: `Bearer ${cluster.ownerToken}` } })).text();
     expect(metrics).toMatch(/^queue_mutex_locks_stuck 1$/m);
   });
 });

@@ -137,6 +137,20 @@ describe('foundation: health, auth, users, errors', () => {
     }
   });
 
+  it('opens only health, docs, the Dapr health probes and the dashboard page without a key', async () => {
+    const anon = http(cluster.url);
+    for (const path of ['/health', '/docs-json', '/v1.0/healthz', '/v1.0/healthz/outbound', '/dashboard']) {
+      expect({ path, status: (await anon.get(path)).status }).toEqual({ path, status: path.includes('healthz') ? 204 : 200 });
+    }
+    for (const path of ['/metrics', '/v1.0/metadata', '/sfp/api/admin/resources', '/sfp/api/admin/events', '/api/v0/locks']) {
+      expect({ path, status: (await anon.get(path)).status }).toEqual({ path, status: 401 });
+    }
+    const meta = await anon.get('/v1.0/metadata', { 'dapr-api-token': cluster.ownerToken });
+    expect(meta.status).toBe(200);
+    expect(meta.body.components.map((c: { name: string }) => c.name)).toEqual(['lockstore', 'statestore']);
+    expect((await anon.get('/v1.0/metadata')).body.errorCode).toBe('ERR_UNAUTHORIZED');
+  });
+
   it('puts a request id on every answer', async () => {
     const res = await http(cluster.url).get('/health', { 'x-request-id': 'abc-123' });
     expect(res.headers.get('x-request-id')).toBe('abc-123');

@@ -17,7 +17,7 @@ describe('metrics', () => {
   let key: string;
   const enc = encodeURIComponent;
   const scrape = async () => {
-    const res = await fetch(cluster.url + '/metrics');
+    const res = await fetch(cluster.url + '/metrics', { headers: { authorization: `Bearer ${cluster.ownerToken}` } });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     return res.text();
@@ -105,9 +105,15 @@ describe('metrics', () => {
     expect(text).not.toContain('/no/such/path');
   });
 
+  it('needs a key of any role (SPEC: only health, docs, dashboard and anonymous sign-up are open)', async () => {
+    expect((await fetch(cluster.url + '/metrics')).status).toBe(401);
+    const member = await createUser(cluster.url, cluster.ownerToken, { name: 'scraper', role: 'member' });
+    expect((await fetch(cluster.url + '/metrics', { headers: { authorization: `Bearer ${member.apiKey}` } })).status).toBe(200);
+  });
+
   it('keeps a registry per app instance', async () => {
     const other = await cluster.addInstance();
-    const text = await (await fetch(other.url + '/metrics')).text();
+    const text = await (await fetch(other.url + '/metrics', { headers: { authorization: `Bearer ${cluster.ownerToken}` } })).text();
     expect(sample(text, 'queue_mutex_grants_total', { source: 'sfp' })).toBe(0);
     // The lock gauges come from PostgreSQL and agree across instances.
     expect(sample(text, 'queue_mutex_locks_held')).toBe(sample(await scrape(), 'queue_mutex_locks_held'));

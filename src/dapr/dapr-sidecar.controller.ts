@@ -1,5 +1,5 @@
 import { Controller, Get, HttpCode } from '@nestjs/common';
-import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { Public } from '../auth/roles.decorator';
 import { AppConfig } from '../config/app-config';
 
@@ -10,8 +10,9 @@ export class DaprSidecarController {
   constructor(private readonly config: AppConfig) {}
 
   @Get('metadata')
-  @Public()
-  @ApiOperation({ summary: 'Sidecar metadata', description: 'What a Dapr SDK polls before its first call.' })
+  @ApiBearerAuth('api-key')
+  @ApiSecurity('dapr-api-token')
+  @ApiOperation({ summary: 'Sidecar metadata', description: 'What a Dapr SDK polls before its first call (it sends its dapr-api-token).' })
   @ApiOkResponse({ description: 'Describes the configured lock and state stores', schema: { type: 'object', properties: { id: { type: 'string' }, components: { type: 'array', items: { type: 'object' } } } } })
   metadata() {
     return {

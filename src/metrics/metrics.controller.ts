@@ -1,7 +1,6 @@
 import { Controller, Get, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiServiceUnavailableResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { Public } from '../auth/roles.decorator';
 import { MetricsService } from './metrics.service';
 
 @ApiTags('Operations')
@@ -10,9 +9,10 @@ export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}
 
   @Get()
-  @Public()
+  @ApiBearerAuth('api-key')
+  @ApiUnauthorizedResponse({ description: 'Missing or invalid API key' })
   @ApiOperation({
-    summary: 'Prometheus metrics (no key, for scrapers; restrict it at the network edge if needed)',
+    summary: 'Prometheus metrics (any role; give the scraper a member key as its bearer token)',
     description:
       'Per lock (busiest 1,000): `queue_mutex_lock_queue_depth`, `queue_mutex_lock_holders`. Totals: `queue_mutex_locks_held`, ' +
       '`queue_mutex_tickets_waiting`, `queue_mutex_locks_stuck` (read from PostgreSQL at scrape time: the same on every instance). ' +
