@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { NestFactory } from '@nestjs/core';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { Logger } from 'nestjs-pino';
+import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
 import { isDaprPath } from './common/dapr-error';
@@ -45,15 +45,36 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   parseEveryBodyAsJson(app);
   app.useLogger(app.get(Logger));
   const lifecycle = app.get(Lifecycle);
-  app.getHttpAdapter().getInstance().addHook('onSend', async (req, reply) => {
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
     // While draining, a kept-alive socket would hold the shutdown open: ask the client to close it.
     if (lifecycle.closing) reply.header('connection', 'close');
   });
+  logRequests(fastify, config);
   app.useGlobalPipes(createValidationPipe());
   app.enableCors({ origin: true, credentials: false });
   setupSwagger(app);
   return app;
+}
+
+/**
+ * One access line per answer: failures at info (5xx at error), successes at debug only. Built
+ * only when its level is enabled; URLs carry no secrets (keys travel in headers).
+ */
+function logRequests(fastify: FastifyInstance, config: AppConfig): void {
+  const successes = ['debug', 'trace'].includes(config.LOG_LEVEL);
+  fastify.addHook('onResponse', (req, reply, done) => {
+    const status = reply.statusCode;
+    if (status >= 400 || successes) {
+      const level = status >= 500 ? 'error' : status >= 400 ? 'info' : 'debug';
+      PinoLogger.root?.[level](
+        { reqId: req.id, method: req.method, url: req.url, statusCode: status, responseTime: Math.round(reply.elapsedTime) },
+        'request completed',
+      );
+    }
+    done();
+  });
 }
 
 /**
