@@ -90,9 +90,4 @@ export class Wakeups implements OnModuleInit, BeforeApplicationShutdown {
     return true;
   }
 
-  get waiting(): number {
-    let n = 0;
-    for (const s of this.waiters.values()) n += s.size;
-    return n;
-  }
 }
