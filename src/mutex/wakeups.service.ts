@@ -89,5 +89,4 @@ export class Wakeups implements OnModuleInit, BeforeApplicationShutdown {
     for (const done of [...set]) done(ticket);
     return true;
   }
-
 }
