@@ -20,6 +20,10 @@ export class Mutex1763800000100 implements MigrationInterface {
         holder_id uuid NULL,
         holder_expires_at timestamptz NULL,
         queue_length integer NOT NULL DEFAULT 0,
+        -- Queue positions in O(1): every ticket takes the next ordinal; every ordinal up to
+        -- 'passed' has left the queue (it was granted, or removed before the head reached it).
+        enqueued bigint NOT NULL DEFAULT 0,
+        passed bigint NOT NULL DEFAULT 0,
         created_at timestamptz NOT NULL DEFAULT now(),
         updated_at timestamptz NOT NULL DEFAULT now(),
         CONSTRAINT locks_repository_resource UNIQUE (repository, resource)
@@ -30,6 +34,7 @@ export class Mutex1763800000100 implements MigrationInterface {
         id uuid PRIMARY KEY,
         lock_id bigint NOT NULL REFERENCES locks(id),
         seq bigint NOT NULL DEFAULT nextval('ticket_seq'),
+        ordinal bigint NOT NULL,
         status text NOT NULL CHECK (status IN ('queued', 'acquired', 'released')),
         requester_id uuid NOT NULL,
         requester_name text NOT NULL,
@@ -56,6 +61,8 @@ export class Mutex1763800000100 implements MigrationInterface {
     await q.query(`CREATE INDEX tickets_lock_wait_due ON tickets (lock_id, wait_deadline) WHERE status = 'queued' AND wait_deadline IS NOT NULL`);
     await q.query(`CREATE INDEX tickets_released ON tickets (lock_id, released_at DESC) WHERE status = 'released'`);
     await q.query(`CREATE INDEX tickets_released_at ON tickets (released_at) WHERE status = 'released'`);
+    // Waiters that left the queue without being granted: the only holes a position must skip.
+    await q.query(`CREATE INDEX tickets_holes ON tickets (lock_id, ordinal) WHERE status = 'released' AND lease_start IS NULL`);
     await q.query(`CREATE UNIQUE INDEX tickets_idempotency ON tickets (requester_id, idempotency_key) WHERE idempotency_key IS NOT NULL`);
     await q.query(`
       CREATE TABLE lock_events (
@@ -137,6 +144,7 @@ export class Mutex1763800000100 implements MigrationInterface {
             l.holder_id := t.id;
             l.holder_expires_at := t.lease_expires_at;
             l.queue_length := l.queue_length - 1;
+            l.passed := t.ordinal; -- FIFO: everything queued before the head has left
             v_granted := v_granted || jsonb_build_array(mutex_ticket_json(t, l.repository, l.resource, 0));
             PERFORM mutex_event(l, t, 'granted', t.requester_id, t.requester_name, t.reason, p_now);
           ELSE
@@ -146,18 +154,24 @@ export class Mutex1763800000100 implements MigrationInterface {
         END IF;
         IF v_changed THEN
           UPDATE locks SET fence = l.fence, holder_id = l.holder_id, holder_expires_at = l.holder_expires_at,
-                 queue_length = l.queue_length, updated_at = p_now
+                 queue_length = l.queue_length, passed = l.passed, updated_at = p_now
           WHERE id = p_lock_id;
         END IF;
         RETURN jsonb_build_object('granted', v_granted, 'ended', v_ended);
       END $$`);
 
-    // Position in the queue (1 = next), counted on the partial queue index.
+    // Position in the queue (1 = next): the ordinals between the last one passed and this one,
+    // less the waiters that left in between. Cost does not grow with the queue's depth.
     await q.query(`
       CREATE FUNCTION mutex_position(t tickets) RETURNS integer LANGUAGE sql STABLE AS $$
         SELECT CASE t.status
           WHEN 'acquired' THEN 0
-          WHEN 'queued' THEN (SELECT count(*)::integer FROM tickets q WHERE q.lock_id = t.lock_id AND q.status = 'queued' AND q.seq <= t.seq)
+          WHEN 'queued' THEN (
+            SELECT (t.ordinal - l.passed - (
+                     SELECT count(*) FROM tickets h
+                      WHERE h.lock_id = t.lock_id AND h.status = 'released' AND h.lease_start IS NULL
+                        AND h.ordinal > l.passed AND h.ordinal < t.ordinal))::integer
+              FROM locks l WHERE l.id = t.lock_id)
           ELSE NULL END
       $$`);
 
@@ -185,9 +199,8 @@ export class Mutex1763800000100 implements MigrationInterface {
         RETURN r;
       END $$`);
 
-    // Queue a ticket (p_try: only if the lock is free with nobody waiting, never leaving a ticket).
-    // outcome: ok | busy | replayed | idempotency_mismatch
-    // A new ticket row, granted at once when the lock is free (fence + 1), else queued.
+    // A new ticket row with the lock's next ordinal, granted at once when the lock is free
+    // (fence + 1), else queued.
     await q.query(`
       CREATE FUNCTION mutex_new_ticket(l locks, p_free boolean, p_ticket_id uuid, p_requester_id uuid, p_requester_name text,
           p_owner text, p_source text, p_reason text, p_lease_seconds integer, p_wait_seconds integer, p_idempotency_key text, p_now timestamptz)
@@ -195,23 +208,25 @@ export class Mutex1763800000100 implements MigrationInterface {
       DECLARE t tickets;
       BEGIN
         IF p_free THEN
-          INSERT INTO tickets (id, lock_id, status, requester_id, requester_name, owner, source, reason,
+          INSERT INTO tickets (id, lock_id, ordinal, status, requester_id, requester_name, owner, source, reason,
                  lease_duration_seconds, wait_deadline, idempotency_key, lease_start, lease_expires_at,
                  fencing_token, created_at, updated_at)
-          VALUES (p_ticket_id, l.id, 'acquired', p_requester_id, p_requester_name, p_owner, p_source, p_reason,
+          VALUES (p_ticket_id, l.id, l.enqueued + 1, 'acquired', p_requester_id, p_requester_name, p_owner, p_source, p_reason,
                  p_lease_seconds, NULL, p_idempotency_key, p_now, p_now + make_interval(secs => p_lease_seconds),
                  l.fence + 1, p_now, p_now)
           RETURNING * INTO t;
         ELSE
-          INSERT INTO tickets (id, lock_id, status, requester_id, requester_name, owner, source, reason,
+          INSERT INTO tickets (id, lock_id, ordinal, status, requester_id, requester_name, owner, source, reason,
                  lease_duration_seconds, wait_deadline, idempotency_key, created_at, updated_at)
-          VALUES (p_ticket_id, l.id, 'queued', p_requester_id, p_requester_name, p_owner, p_source, p_reason,
+          VALUES (p_ticket_id, l.id, l.enqueued + 1, 'queued', p_requester_id, p_requester_name, p_owner, p_source, p_reason,
                  p_lease_seconds, p_now + make_interval(secs => p_wait_seconds), p_idempotency_key, p_now, p_now)
           RETURNING * INTO t;
         END IF;
         RETURN t;
       END $$`);
 
+    // Queue a ticket (p_try: only if the lock is free with nobody waiting, never leaving a ticket).
+    // outcome: ok | busy | replayed | idempotency_mismatch
     await q.query(`
       CREATE FUNCTION mutex_enqueue(
         p_repository text, p_resource text, p_ticket_id uuid, p_requester_id uuid, p_requester_name text,
@@ -263,14 +278,15 @@ export class Mutex1763800000100 implements MigrationInterface {
           END;
         END IF;
         IF v_free THEN
-          UPDATE locks SET fence = t.fencing_token, holder_id = t.id, holder_expires_at = t.lease_expires_at, updated_at = v_now
+          UPDATE locks SET fence = t.fencing_token, holder_id = t.id, holder_expires_at = t.lease_expires_at,
+                 enqueued = t.ordinal, passed = t.ordinal, updated_at = v_now
           WHERE id = l.id;
           INSERT INTO lock_events (lock_id, repository, resource, ticket_id, type, actor_id, actor_name, fencing_token, reason, at)
           VALUES (l.id, l.repository, l.resource, t.id, 'queued', p_requester_id, p_requester_name, NULL, p_reason, v_now),
                  (l.id, l.repository, l.resource, t.id, 'granted', p_requester_id, p_requester_name, t.fencing_token, p_reason, v_now);
           RETURN v_settled || jsonb_build_object('outcome', 'ok', 'ticket', mutex_ticket_json(t, l.repository, l.resource, 0));
         END IF;
-        UPDATE locks SET queue_length = queue_length + 1, updated_at = v_now WHERE id = l.id;
+        UPDATE locks SET queue_length = queue_length + 1, enqueued = t.ordinal, updated_at = v_now WHERE id = l.id;
         PERFORM mutex_event(l, t, 'queued', p_requester_id, p_requester_name, p_reason, v_now);
         RETURN v_settled || jsonb_build_object('outcome', 'ok',
           'ticket', mutex_ticket_json(t, l.repository, l.resource, l.queue_length + 1));
@@ -414,7 +430,7 @@ export class Mutex1763800000100 implements MigrationInterface {
         )
         SELECT COALESCE(jsonb_agg(mutex_ticket_json(c, l.repository, l.resource, NULL) ORDER BY c.seq), '[]'::jsonb)
         INTO v_ended FROM cleared c;
-        UPDATE locks SET holder_id = NULL, holder_expires_at = NULL, queue_length = 0, updated_at = v_now WHERE id = l.id;
+        UPDATE locks SET holder_id = NULL, holder_expires_at = NULL, queue_length = 0, passed = enqueued, updated_at = v_now WHERE id = l.id;
         RETURN jsonb_build_object('outcome', 'ok', 'granted', v_settled->'granted', 'ended', (v_settled->'ended') || v_ended);
       END $$`);
 

@@ -168,7 +168,11 @@ export class PgMutexRepository extends MutexRepository {
       'mutex_purge',
       `WITH gone AS (
          DELETE FROM tickets WHERE id IN (
-           SELECT id FROM tickets WHERE status = 'released' AND released_at < clock_timestamp() - make_interval(secs => $1) LIMIT 10000)
+           SELECT t.id FROM tickets t
+            WHERE t.status = 'released' AND t.released_at < clock_timestamp() - make_interval(secs => $1)
+              -- a waiter that left is kept while the head has not passed it: positions count it
+              AND (t.lease_start IS NOT NULL OR t.ordinal <= (SELECT l.passed FROM locks l WHERE l.id = t.lock_id))
+            LIMIT 10000)
          RETURNING 1)
        SELECT count(*)::integer AS n FROM gone`,
       [retentionSeconds],
