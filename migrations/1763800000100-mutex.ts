@@ -82,6 +82,13 @@ export class Mutex1763800000100 implements MigrationInterface {
     await q.query(`CREATE INDEX lock_events_at ON lock_events (at DESC)`);
     await q.query(`CREATE INDEX lock_events_actor ON lock_events (actor_id, id DESC)`);
 
+    // The earliest wait limit among a lock's waiters. Asked as min() so the plan is always a
+    // one-entry index probe: "wait_deadline <= now" as a cached generic plan scanned every waiter.
+    await q.query(`
+      CREATE FUNCTION mutex_next_wait_deadline(p_lock_id bigint) RETURNS timestamptz LANGUAGE sql STABLE AS $$
+        SELECT min(wait_deadline) FROM tickets WHERE lock_id = p_lock_id AND status = 'queued' AND wait_deadline IS NOT NULL
+      $$`);
+
     // A ticket as the service reads it.
     await q.query(`
       CREATE FUNCTION mutex_ticket_json(t tickets, p_repository text, p_resource text, p_position integer)
@@ -110,7 +117,7 @@ export class Mutex1763800000100 implements MigrationInterface {
         v_changed boolean := false;
       BEGIN
         SELECT * INTO l FROM locks WHERE id = p_lock_id;
-        IF l.queue_length > 0 THEN
+        IF l.queue_length > 0 AND mutex_next_wait_deadline(p_lock_id) <= p_now THEN
           FOR t IN
             UPDATE tickets SET status = 'released', release_reason = 'timed_out', released_at = p_now,
                    released_by = 'system', updated_at = p_now
@@ -181,8 +188,7 @@ export class Mutex1763800000100 implements MigrationInterface {
       CREATE FUNCTION mutex_due(l locks, p_now timestamptz) RETURNS boolean LANGUAGE sql STABLE AS $$
         SELECT (l.holder_id IS NOT NULL AND l.holder_expires_at <= p_now)
             OR (l.holder_id IS NULL AND l.queue_length > 0)
-            OR (l.queue_length > 0 AND EXISTS (
-                  SELECT 1 FROM tickets w WHERE w.lock_id = l.id AND w.status = 'queued' AND w.wait_deadline <= p_now))
+            OR (l.queue_length > 0 AND mutex_next_wait_deadline(l.id) <= p_now)
       $$`);
 
     // Ends the current holder's ticket as 'released' by an actor; the caller then settles (grants the next).
@@ -312,8 +318,7 @@ export class Mutex1763800000100 implements MigrationInterface {
         IF t.status <> 'released' AND (
              (l.holder_id IS NOT NULL AND l.holder_expires_at <= v_now)
           OR (l.holder_id IS NULL AND l.queue_length > 0)
-          OR (t.status = 'queued' AND EXISTS (
-                SELECT 1 FROM tickets w WHERE w.lock_id = l.id AND w.status = 'queued' AND w.wait_deadline <= v_now))) THEN
+          OR (t.status = 'queued' AND mutex_next_wait_deadline(l.id) <= v_now)) THEN
           SELECT * INTO l FROM locks WHERE id = t.lock_id FOR UPDATE;
           v_now := clock_timestamp();
           v_settled := mutex_settle(l.id, v_now);
@@ -480,7 +485,7 @@ export class Mutex1763800000100 implements MigrationInterface {
         SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource;
         IF NOT FOUND THEN RETURN jsonb_build_object('outcome', 'not_found', 'granted', '[]'::jsonb, 'ended', '[]'::jsonb); END IF;
         IF (l.holder_id IS NOT NULL AND l.holder_expires_at <= v_now) OR (l.holder_id IS NULL AND l.queue_length > 0)
-           OR EXISTS (SELECT 1 FROM tickets WHERE lock_id = l.id AND status = 'queued' AND wait_deadline <= v_now) THEN
+           OR mutex_next_wait_deadline(l.id) <= v_now THEN
           PERFORM 1 FROM locks WHERE id = l.id FOR UPDATE;
           RETURN mutex_settle(l.id, clock_timestamp()) || jsonb_build_object('outcome', 'ok');
         END IF;
@@ -534,6 +539,7 @@ export class Mutex1763800000100 implements MigrationInterface {
       'mutex_settle(bigint, timestamptz)',
       'mutex_event(locks, tickets, text, uuid, text, text, timestamptz)',
       'mutex_ticket_json(tickets, text, text, integer)',
+      'mutex_next_wait_deadline(bigint)',
     ]) {
       await q.query(`DROP FUNCTION ${fn}`);
     }
