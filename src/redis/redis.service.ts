@@ -86,7 +86,11 @@ export class RedisService implements OnApplicationShutdown {
     ]);
   }
 
+  /** QUIT politely (bounded: Redis may be away), then stop reconnecting for good. */
   async onApplicationShutdown(): Promise<void> {
-    await Promise.allSettled([this.client.quit(), this.subscriber.quit()]);
+    const quits = Promise.allSettled([this.client.quit(), this.subscriber.quit()]);
+    await Promise.race([quits, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
+    this.client.disconnect();
+    this.subscriber.disconnect();
   }
 }
