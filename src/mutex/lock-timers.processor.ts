@@ -1,6 +1,7 @@
 import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Job, Queue } from 'bullmq';
+import { keepJobScheduler } from '../common/job-scheduler';
 import { AppConfig } from '../config/app-config';
 import { JOB_CHECK_TICKET, JOB_PURGE_RELEASED, LOCK_TIMERS_QUEUE } from './mutex.constants';
 import { MutexService } from './mutex.service';
@@ -9,7 +10,7 @@ import { MutexService } from './mutex.service';
 @Processor(LOCK_TIMERS_QUEUE, { concurrency: 16 })
 export class LockTimersProcessor extends WorkerHost implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(LockTimersProcessor.name);
-  private rescheduler?: NodeJS.Timeout;
+  private stopScheduler?: () => void;
 
   constructor(
     private readonly mutex: MutexService,
@@ -20,22 +21,18 @@ export class LockTimersProcessor extends WorkerHost implements OnApplicationBoot
   }
 
   onApplicationBootstrap(): void {
-    // Not awaited: with Redis down at start the API must still come up. Upserted again now and
-    // then, so a Redis that lost its data gets the scheduler back.
-    void this.schedulePurge();
-    this.rescheduler = setInterval(() => void this.schedulePurge(), 300_000);
-    this.rescheduler.unref();
+    this.stopScheduler = keepJobScheduler(
+      this.queue,
+      JOB_PURGE_RELEASED,
+      this.config.RELEASED_PURGE_INTERVAL_MS,
+      { name: JOB_PURGE_RELEASED, opts: { removeOnComplete: true, removeOnFail: true } },
+      300_000,
+      this.logger,
+    );
   }
 
   onApplicationShutdown(): void {
-    if (this.rescheduler) clearInterval(this.rescheduler);
-  }
-
-  /** One scheduler for all instances (fixed id): upserting it again is harmless. */
-  private async schedulePurge(): Promise<void> {
-    await this.queue
-      .upsertJobScheduler(JOB_PURGE_RELEASED, { every: this.config.RELEASED_PURGE_INTERVAL_MS }, { name: JOB_PURGE_RELEASED, opts: { removeOnComplete: true, removeOnFail: true } })
-      .catch((err) => this.logger.warn(`cannot schedule purge: ${err.message}`));
+    this.stopScheduler?.();
   }
 
   /** Redis outages are expected and survivable (the sweep covers them): log, don't crash or spam stderr. */

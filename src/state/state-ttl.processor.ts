@@ -1,6 +1,7 @@
 import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
+import { keepJobScheduler } from '../common/job-scheduler';
 import { AppConfig } from '../config/app-config';
 import { STATE_TTL_PURGE_BATCH, STATE_TTL_PURGE_JOB, STATE_TTL_PURGE_SCHEDULER_ID, STATE_TTL_QUEUE } from './state.constants';
 import { StateService } from './state.service';
@@ -12,7 +13,7 @@ import { StateService } from './state.service';
 @Processor(STATE_TTL_QUEUE)
 export class StateTtlProcessor extends WorkerHost implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(StateTtlProcessor.name);
-  private timer?: NodeJS.Timeout;
+  private stopScheduler?: () => void;
 
   constructor(
     private readonly state: StateService,
@@ -30,25 +31,19 @@ export class StateTtlProcessor extends WorkerHost implements OnApplicationBootst
   }
 
   onApplicationBootstrap(): void {
-    // Not awaited: a Redis outage at start must not keep the API from serving.
-    void this.schedule();
-    this.timer = setInterval(() => void this.schedule(), Math.max(10 * this.config.STATE_TTL_PURGE_INTERVAL_MS, 300_000));
-    this.timer.unref();
+    // Upserting again changes nothing but the interval; a lost schedule comes back on the next refresh.
+    this.stopScheduler = keepJobScheduler(
+      this.queue,
+      STATE_TTL_PURGE_SCHEDULER_ID,
+      this.config.STATE_TTL_PURGE_INTERVAL_MS,
+      { name: STATE_TTL_PURGE_JOB, opts: { removeOnComplete: true, removeOnFail: 100 } },
+      Math.max(10 * this.config.STATE_TTL_PURGE_INTERVAL_MS, 300_000),
+      this.logger,
+    );
   }
 
   onApplicationShutdown(): void {
-    if (this.timer) clearInterval(this.timer);
-  }
-
-  /** One scheduler for all instances (fixed id): upserting it again changes nothing but the interval. */
-  private async schedule(): Promise<void> {
-    await this.queue
-      .upsertJobScheduler(
-        STATE_TTL_PURGE_SCHEDULER_ID,
-        { every: this.config.STATE_TTL_PURGE_INTERVAL_MS },
-        { name: STATE_TTL_PURGE_JOB, opts: { removeOnComplete: true, removeOnFail: 100 } },
-      )
-      .catch((err) => this.logger.warn(`cannot schedule the state TTL purge: ${err.message}`));
+    this.stopScheduler?.();
   }
 
   async process(): Promise<{ deleted: number }> {
