@@ -6,7 +6,8 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
-import { isDaprPath } from './common/dapr-error';
+import { daprCodeForStatus, isDaprPath } from './common/dapr-error';
+import { httpErrorName } from './common/http-exception.filter';
 import { Lifecycle } from './common/lifecycle';
 import { createValidationPipe } from './common/validation';
 
@@ -33,14 +34,14 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
             ? 'A path parameter is longer than 1000 characters'
             : error.message;
       const body = isDaprPath(req.url)
-        ? { errorCode: 'ERR_MALFORMED_REQUEST', message }
-        : { statusCode: status, message, error: status === 414 ? 'URI Too Long' : 'Bad Request' };
+        ? { errorCode: daprCodeForStatus(status), message }
+        : { statusCode: status, message, error: httpErrorName(status) };
       void reply.code(status).header('content-type', 'application/json; charset=utf-8').send(body);
     },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     bufferLogs: true,
-    bodyParser: false, // replaced by parseJsonBody below
+    bodyParser: false, // replaced by parseEveryBodyAsJson below
   });
   parseEveryBodyAsJson(app);
   app.useLogger(app.get(Logger));

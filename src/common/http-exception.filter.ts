@@ -61,10 +61,10 @@ export class HttpExceptionFilter implements ExceptionFilter {
   }
 }
 
-function httpErrorName(status: number): string {
+export function httpErrorName(status: number): string {
   const names: Record<number, string> = {
     400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-    409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests',
+    409: 'Conflict', 413: 'Payload Too Large', 414: 'URI Too Long', 415: 'Unsupported Media Type', 429: 'Too Many Requests',
     500: 'Internal Server Error', 503: 'Service Unavailable',
   };
   return names[status] ?? 'Error';

@@ -13,8 +13,6 @@ import { Ticket, ticketFromWire } from './domain/ticket';
 export class Wakeups implements OnModuleInit, BeforeApplicationShutdown {
   private readonly waiters = new Map<string, Set<(ticket?: Ticket) => void>>();
   private readonly channel: string;
-  /** Set on shutdown: long-polls answer with what they have instead of waiting on. */
-  closing = false;
 
   constructor(
     private readonly redis: RedisService,
@@ -33,8 +31,12 @@ export class Wakeups implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   /** Answers every long-poll now and waits (briefly) until they are sent, before the HTTP server closes. */
+  /** Shutting down: long-polls answer with what they have instead of waiting on. */
+  get closing(): boolean {
+    return this.lifecycle.closing;
+  }
+
   async beforeApplicationShutdown(): Promise<void> {
-    this.closing = true;
     this.lifecycle.closing = true;
     [...this.waiters.keys()].forEach((id) => this.fire(id));
     for (let i = 0; i < 60 && this.activePolls > 0; i++) await new Promise((r) => setTimeout(r, 50));
