@@ -13,10 +13,14 @@ describe('dashboard in a real browser', () => {
   const row = (resource: string, state?: string) => `tr[data-repository="acme/web"][data-resource="${resource}"]${state ? `[data-state="${state}"]` : ''}`;
 
   beforeAll(async () => {
-    [cluster, browser] = await Promise.all([
+    // Both settle before any failure is thrown, so afterAll stops the cluster even when the browser cannot launch.
+    const [c, b] = await Promise.allSettled([
       startCluster(1),
       chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS }),
     ]);
+    if (c.status === 'fulfilled') cluster = c.value;
+    if (b.status === 'fulfilled') browser = b.value;
+    for (const r of [c, b]) if (r.status === 'rejected') throw r.reason;
     const holder = await createUser(cluster.url, cluster.ownerToken, { name: 'release-bot', role: 'application' });
     const waiter = await createUser(cluster.url, cluster.ownerToken, { name: XSS_NAME, role: 'application' });
     member = await createUser(cluster.url, cluster.ownerToken, { name: 'viewer', role: 'member' });
