@@ -1,5 +1,139 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
+/** First definitions of the functions a later migration replaces (its down() restores these). */
+export const MUTEX_NEXT_WAIT_DEADLINE_V1 = `
+      CREATE OR REPLACE FUNCTION mutex_next_wait_deadline(p_lock_id bigint) RETURNS timestamptz LANGUAGE sql STABLE AS $$
+        SELECT min(wait_deadline) FROM tickets WHERE lock_id = p_lock_id AND status = 'queued' AND wait_deadline IS NOT NULL
+      $$`;
+export const MUTEX_TICKET_JSON_V1 = `
+      CREATE OR REPLACE FUNCTION mutex_ticket_json(t tickets, p_repository text, p_resource text, p_position integer)
+      RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+        SELECT to_jsonb(t) || jsonb_build_object('repository', p_repository, 'resource', p_resource, 'queue_position', p_position)
+      $$`;
+export const MUTEX_EVENT_V1 = `
+      CREATE OR REPLACE FUNCTION mutex_event(l locks, t tickets, p_type text, p_actor_id uuid, p_actor_name text, p_reason text, p_now timestamptz)
+      RETURNS void LANGUAGE sql AS $$
+        INSERT INTO lock_events (lock_id, repository, resource, ticket_id, type, actor_id, actor_name, fencing_token, reason, at)
+        VALUES (l.id, l.repository, l.resource, t.id, p_type, p_actor_id, p_actor_name, t.fencing_token, p_reason, p_now)
+      $$`;
+export const MUTEX_POSITION_V1 = `
+      CREATE OR REPLACE FUNCTION mutex_position(t tickets) RETURNS integer LANGUAGE sql STABLE AS $$
+        SELECT CASE t.status
+          WHEN 'acquired' THEN 0
+          WHEN 'queued' THEN (
+            SELECT (t.ordinal - l.passed - (
+                     SELECT count(*) FROM tickets h
+                      WHERE h.lock_id = t.lock_id AND h.status = 'released' AND h.lease_start IS NULL
+                        AND h.ordinal > l.passed AND h.ordinal < t.ordinal))::integer
+              FROM locks l WHERE l.id = t.lock_id)
+          ELSE NULL END
+      $$`;
+export const MUTEX_ENQUEUE_V1 = `
+      CREATE OR REPLACE FUNCTION mutex_enqueue(
+        p_repository text, p_resource text, p_ticket_id uuid, p_requester_id uuid, p_requester_name text,
+        p_owner text, p_source text, p_reason text, p_lease_seconds integer, p_wait_seconds integer,
+        p_idempotency_key text, p_try boolean)
+      RETURNS jsonb LANGUAGE plpgsql AS $$
+      DECLARE
+        l locks;
+        t tickets;
+        v_now timestamptz;
+        v_settled jsonb := '{"granted": [], "ended": []}';
+        v_free boolean;
+      BEGIN
+        SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource FOR UPDATE;
+        IF NOT FOUND THEN
+          INSERT INTO locks (repository, resource) VALUES (p_repository, p_resource) ON CONFLICT DO NOTHING;
+          SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource FOR UPDATE;
+        END IF;
+        v_now := clock_timestamp();
+        IF p_idempotency_key IS NOT NULL THEN
+          SELECT * INTO t FROM tickets WHERE requester_id = p_requester_id AND idempotency_key = p_idempotency_key;
+          IF FOUND THEN
+            IF t.lock_id <> l.id THEN
+              RETURN jsonb_build_object('outcome', 'idempotency_mismatch');
+            END IF;
+            v_settled := mutex_settle(l.id, v_now);
+            SELECT * INTO t FROM tickets WHERE id = t.id;
+            RETURN v_settled || jsonb_build_object('outcome', 'replayed',
+              'ticket', mutex_ticket_json(t, l.repository, l.resource, mutex_position(t)));
+          END IF;
+        END IF;
+        IF mutex_due(l, v_now) THEN
+          v_settled := mutex_settle(l.id, v_now);
+          SELECT * INTO l FROM locks WHERE id = l.id;
+        END IF;
+        v_free := l.holder_id IS NULL AND l.queue_length = 0;
+        IF p_try AND NOT v_free THEN
+          RETURN v_settled || jsonb_build_object('outcome', 'busy');
+        END IF;
+        IF p_idempotency_key IS NULL THEN
+          t := mutex_new_ticket(l, v_free, p_ticket_id, p_requester_id, p_requester_name, p_owner, p_source, p_reason,
+                                p_lease_seconds, p_wait_seconds, NULL, v_now);
+        ELSE
+          BEGIN -- a subtransaction only when a key can collide
+            t := mutex_new_ticket(l, v_free, p_ticket_id, p_requester_id, p_requester_name, p_owner, p_source, p_reason,
+                                  p_lease_seconds, p_wait_seconds, p_idempotency_key, v_now);
+          EXCEPTION WHEN unique_violation THEN
+            RETURN jsonb_build_object('outcome', 'idempotency_mismatch');
+          END;
+        END IF;
+        IF v_free THEN
+          UPDATE locks SET fence = t.fencing_token, holder_id = t.id, holder_expires_at = t.lease_expires_at,
+                 enqueued = t.ordinal, passed = t.ordinal, updated_at = v_now
+          WHERE id = l.id;
+          INSERT INTO lock_events (lock_id, repository, resource, ticket_id, type, actor_id, actor_name, fencing_token, reason, at)
+          VALUES (l.id, l.repository, l.resource, t.id, 'queued', p_requester_id, p_requester_name, NULL, p_reason, v_now),
+                 (l.id, l.repository, l.resource, t.id, 'granted', p_requester_id, p_requester_name, t.fencing_token, p_reason, v_now);
+          RETURN v_settled || jsonb_build_object('outcome', 'ok', 'ticket', mutex_ticket_json(t, l.repository, l.resource, 0));
+        END IF;
+        UPDATE locks SET queue_length = queue_length + 1, enqueued = t.ordinal, updated_at = v_now WHERE id = l.id;
+        PERFORM mutex_event(l, t, 'queued', p_requester_id, p_requester_name, p_reason, v_now);
+        RETURN v_settled || jsonb_build_object('outcome', 'ok',
+          'ticket', mutex_ticket_json(t, l.repository, l.resource, l.queue_length + 1));
+      END $$`;
+export const MUTEX_RELEASE_V1 = `
+      CREATE OR REPLACE FUNCTION mutex_release(p_ticket_id uuid, p_repository text, p_resource text, p_actor_id uuid, p_actor_name text)
+      RETURNS jsonb LANGUAGE plpgsql AS $$
+      DECLARE
+        l locks;
+        t tickets;
+        v_now timestamptz;
+        v_settled jsonb := '{"granted": [], "ended": []}';
+        v_after jsonb := '{"granted": [], "ended": []}';
+      BEGIN
+        SELECT * INTO l FROM locks WHERE id = (SELECT lock_id FROM tickets WHERE id = p_ticket_id) FOR UPDATE;
+        IF NOT FOUND THEN RETURN jsonb_build_object('outcome', 'not_found'); END IF;
+        IF (p_repository IS NOT NULL AND l.repository <> p_repository) OR (p_resource IS NOT NULL AND l.resource <> p_resource) THEN
+          RETURN jsonb_build_object('outcome', 'not_found');
+        END IF;
+        v_now := clock_timestamp();
+        IF mutex_due(l, v_now) THEN
+          v_settled := mutex_settle(l.id, v_now);
+          SELECT * INTO l FROM locks WHERE id = l.id;
+        END IF;
+        SELECT * INTO t FROM tickets WHERE id = p_ticket_id;
+        IF t.status = 'released' THEN
+          RETURN v_settled || jsonb_build_object('outcome', 'ended', 'ticket', mutex_ticket_json(t, l.repository, l.resource, NULL));
+        END IF;
+        IF t.status = 'acquired' THEN
+          t := mutex_release_holder(l, t, p_actor_id, p_actor_name, v_now);
+        ELSE
+          UPDATE tickets SET status = 'released', release_reason = 'cancelled', released_at = v_now,
+                 released_by = p_actor_name, updated_at = v_now
+          WHERE id = t.id RETURNING * INTO t;
+          UPDATE locks SET queue_length = queue_length - 1, updated_at = v_now WHERE id = l.id;
+          PERFORM mutex_event(l, t, 'cancelled', p_actor_id, p_actor_name, NULL, v_now);
+        END IF;
+        IF l.queue_length > 0 THEN -- someone waits: grant the head now
+          v_after := mutex_settle(l.id, v_now);
+        END IF;
+        RETURN jsonb_build_object('outcome', 'ok',
+          'ticket', mutex_ticket_json(t, l.repository, l.resource, NULL),
+          'granted', (v_settled->'granted') || (v_after->'granted'),
+          'ended', (v_settled->'ended') || (v_after->'ended'));
+      END $$`;
+
 /**
  * The lock queues. Every change to one lock runs inside one of the functions below, in one
  * transaction that first takes that lock's row lock (`SELECT … FOR UPDATE`), so changes to a
@@ -84,24 +218,12 @@ export class Mutex1763800000100 implements MigrationInterface {
 
     // The earliest wait limit among a lock's waiters. Asked as min() so the plan is always a
     // one-entry index probe: "wait_deadline <= now" as a cached generic plan scanned every waiter.
-    await q.query(`
-      CREATE FUNCTION mutex_next_wait_deadline(p_lock_id bigint) RETURNS timestamptz LANGUAGE sql STABLE AS $$
-        SELECT min(wait_deadline) FROM tickets WHERE lock_id = p_lock_id AND status = 'queued' AND wait_deadline IS NOT NULL
-      $$`);
+    await q.query(MUTEX_NEXT_WAIT_DEADLINE_V1);
 
     // A ticket as the service reads it.
-    await q.query(`
-      CREATE FUNCTION mutex_ticket_json(t tickets, p_repository text, p_resource text, p_position integer)
-      RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
-        SELECT to_jsonb(t) || jsonb_build_object('repository', p_repository, 'resource', p_resource, 'queue_position', p_position)
-      $$`);
+    await q.query(MUTEX_TICKET_JSON_V1);
 
-    await q.query(`
-      CREATE FUNCTION mutex_event(l locks, t tickets, p_type text, p_actor_id uuid, p_actor_name text, p_reason text, p_now timestamptz)
-      RETURNS void LANGUAGE sql AS $$
-        INSERT INTO lock_events (lock_id, repository, resource, ticket_id, type, actor_id, actor_name, fencing_token, reason, at)
-        VALUES (l.id, l.repository, l.resource, t.id, p_type, p_actor_id, p_actor_name, t.fencing_token, p_reason, p_now)
-      $$`);
+    await q.query(MUTEX_EVENT_V1);
 
     // Brings a lock up to date at p_now: waiters past their wait limit leave, a holder past its
     // lease is expired, and a free lock is granted to the head of its queue. The caller holds
@@ -169,18 +291,7 @@ export class Mutex1763800000100 implements MigrationInterface {
 
     // Position in the queue (1 = next): the ordinals between the last one passed and this one,
     // less the waiters that left in between. Cost does not grow with the queue's depth.
-    await q.query(`
-      CREATE FUNCTION mutex_position(t tickets) RETURNS integer LANGUAGE sql STABLE AS $$
-        SELECT CASE t.status
-          WHEN 'acquired' THEN 0
-          WHEN 'queued' THEN (
-            SELECT (t.ordinal - l.passed - (
-                     SELECT count(*) FROM tickets h
-                      WHERE h.lock_id = t.lock_id AND h.status = 'released' AND h.lease_start IS NULL
-                        AND h.ordinal > l.passed AND h.ordinal < t.ordinal))::integer
-              FROM locks l WHERE l.id = t.lock_id)
-          ELSE NULL END
-      $$`);
+    await q.query(MUTEX_POSITION_V1);
 
     // Is anything on this lock due at p_now: an expired holder, a free lock with waiters, a waiter
     // past its wait limit? Operations settle only then, so the common path skips the settle.
@@ -233,70 +344,7 @@ export class Mutex1763800000100 implements MigrationInterface {
 
     // Queue a ticket (p_try: only if the lock is free with nobody waiting, never leaving a ticket).
     // outcome: ok | busy | replayed | idempotency_mismatch
-    await q.query(`
-      CREATE FUNCTION mutex_enqueue(
-        p_repository text, p_resource text, p_ticket_id uuid, p_requester_id uuid, p_requester_name text,
-        p_owner text, p_source text, p_reason text, p_lease_seconds integer, p_wait_seconds integer,
-        p_idempotency_key text, p_try boolean)
-      RETURNS jsonb LANGUAGE plpgsql AS $$
-      DECLARE
-        l locks;
-        t tickets;
-        v_now timestamptz;
-        v_settled jsonb := '{"granted": [], "ended": []}';
-        v_free boolean;
-      BEGIN
-        SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource FOR UPDATE;
-        IF NOT FOUND THEN
-          INSERT INTO locks (repository, resource) VALUES (p_repository, p_resource) ON CONFLICT DO NOTHING;
-          SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource FOR UPDATE;
-        END IF;
-        v_now := clock_timestamp();
-        IF p_idempotency_key IS NOT NULL THEN
-          SELECT * INTO t FROM tickets WHERE requester_id = p_requester_id AND idempotency_key = p_idempotency_key;
-          IF FOUND THEN
-            IF t.lock_id <> l.id THEN
-              RETURN jsonb_build_object('outcome', 'idempotency_mismatch');
-            END IF;
-            v_settled := mutex_settle(l.id, v_now);
-            SELECT * INTO t FROM tickets WHERE id = t.id;
-            RETURN v_settled || jsonb_build_object('outcome', 'replayed',
-              'ticket', mutex_ticket_json(t, l.repository, l.resource, mutex_position(t)));
-          END IF;
-        END IF;
-        IF mutex_due(l, v_now) THEN
-          v_settled := mutex_settle(l.id, v_now);
-          SELECT * INTO l FROM locks WHERE id = l.id;
-        END IF;
-        v_free := l.holder_id IS NULL AND l.queue_length = 0;
-        IF p_try AND NOT v_free THEN
-          RETURN v_settled || jsonb_build_object('outcome', 'busy');
-        END IF;
-        IF p_idempotency_key IS NULL THEN
-          t := mutex_new_ticket(l, v_free, p_ticket_id, p_requester_id, p_requester_name, p_owner, p_source, p_reason,
-                                p_lease_seconds, p_wait_seconds, NULL, v_now);
-        ELSE
-          BEGIN -- a subtransaction only when a key can collide
-            t := mutex_new_ticket(l, v_free, p_ticket_id, p_requester_id, p_requester_name, p_owner, p_source, p_reason,
-                                  p_lease_seconds, p_wait_seconds, p_idempotency_key, v_now);
-          EXCEPTION WHEN unique_violation THEN
-            RETURN jsonb_build_object('outcome', 'idempotency_mismatch');
-          END;
-        END IF;
-        IF v_free THEN
-          UPDATE locks SET fence = t.fencing_token, holder_id = t.id, holder_expires_at = t.lease_expires_at,
-                 enqueued = t.ordinal, passed = t.ordinal, updated_at = v_now
-          WHERE id = l.id;
-          INSERT INTO lock_events (lock_id, repository, resource, ticket_id, type, actor_id, actor_name, fencing_token, reason, at)
-          VALUES (l.id, l.repository, l.resource, t.id, 'queued', p_requester_id, p_requester_name, NULL, p_reason, v_now),
-                 (l.id, l.repository, l.resource, t.id, 'granted', p_requester_id, p_requester_name, t.fencing_token, p_reason, v_now);
-          RETURN v_settled || jsonb_build_object('outcome', 'ok', 'ticket', mutex_ticket_json(t, l.repository, l.resource, 0));
-        END IF;
-        UPDATE locks SET queue_length = queue_length + 1, enqueued = t.ordinal, updated_at = v_now WHERE id = l.id;
-        PERFORM mutex_event(l, t, 'queued', p_requester_id, p_requester_name, p_reason, v_now);
-        RETURN v_settled || jsonb_build_object('outcome', 'ok',
-          'ticket', mutex_ticket_json(t, l.repository, l.resource, l.queue_length + 1));
-      END $$`);
+    await q.query(MUTEX_ENQUEUE_V1);
 
     // Reads a ticket, settling its lock first when something is due. outcome: ok | not_found
     await q.query(`
@@ -330,47 +378,7 @@ export class Mutex1763800000100 implements MigrationInterface {
 
     // Releases a ticket: a holder frees the lock (granting the next waiter), a waiter leaves the queue.
     // outcome: ok | not_found | ended (it had already ended; nothing changes)
-    await q.query(`
-      CREATE FUNCTION mutex_release(p_ticket_id uuid, p_repository text, p_resource text, p_actor_id uuid, p_actor_name text)
-      RETURNS jsonb LANGUAGE plpgsql AS $$
-      DECLARE
-        l locks;
-        t tickets;
-        v_now timestamptz;
-        v_settled jsonb := '{"granted": [], "ended": []}';
-        v_after jsonb := '{"granted": [], "ended": []}';
-      BEGIN
-        SELECT * INTO l FROM locks WHERE id = (SELECT lock_id FROM tickets WHERE id = p_ticket_id) FOR UPDATE;
-        IF NOT FOUND THEN RETURN jsonb_build_object('outcome', 'not_found'); END IF;
-        IF (p_repository IS NOT NULL AND l.repository <> p_repository) OR (p_resource IS NOT NULL AND l.resource <> p_resource) THEN
-          RETURN jsonb_build_object('outcome', 'not_found');
-        END IF;
-        v_now := clock_timestamp();
-        IF mutex_due(l, v_now) THEN
-          v_settled := mutex_settle(l.id, v_now);
-          SELECT * INTO l FROM locks WHERE id = l.id;
-        END IF;
-        SELECT * INTO t FROM tickets WHERE id = p_ticket_id;
-        IF t.status = 'released' THEN
-          RETURN v_settled || jsonb_build_object('outcome', 'ended', 'ticket', mutex_ticket_json(t, l.repository, l.resource, NULL));
-        END IF;
-        IF t.status = 'acquired' THEN
-          t := mutex_release_holder(l, t, p_actor_id, p_actor_name, v_now);
-        ELSE
-          UPDATE tickets SET status = 'released', release_reason = 'cancelled', released_at = v_now,
-                 released_by = p_actor_name, updated_at = v_now
-          WHERE id = t.id RETURNING * INTO t;
-          UPDATE locks SET queue_length = queue_length - 1, updated_at = v_now WHERE id = l.id;
-          PERFORM mutex_event(l, t, 'cancelled', p_actor_id, p_actor_name, NULL, v_now);
-        END IF;
-        IF l.queue_length > 0 THEN -- someone waits: grant the head now
-          v_after := mutex_settle(l.id, v_now);
-        END IF;
-        RETURN jsonb_build_object('outcome', 'ok',
-          'ticket', mutex_ticket_json(t, l.repository, l.resource, NULL),
-          'granted', (v_settled->'granted') || (v_after->'granted'),
-          'ended', (v_settled->'ended') || (v_after->'ended'));
-      END $$`);
+    await q.query(MUTEX_RELEASE_V1);
 
     // Extends the holder's lease from now. outcome: ok | not_found | not_holder
     await q.query(`

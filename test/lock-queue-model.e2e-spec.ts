@@ -11,7 +11,7 @@ import {
   ticketStatus,
 } from '../src/mutex/domain/lock-queue.machine';
 import { Ticket } from '../src/mutex/domain/ticket';
-import { Actor, MutexRepository } from '../src/mutex/mutex.repository';
+import { Actor, MutexRepository, PgMutexRepository } from '../src/mutex/mutex.repository';
 import { startCluster, TestCluster } from './support/test-app';
 
 /**
@@ -232,6 +232,52 @@ describe('lock queue: SQL functions and the pure machine agree', () => {
         'unlockOwner:2',
       ].sort(),
     );
+  }, 120_000);
+
+  it('on random bursts of enqueue, tryLock and release sent at once, which share one batch and one transaction', async () => {
+    type BurstOp = { kind: 'enqueue' | 'tryLock'; owner: string } | { kind: 'release'; pick: number };
+    const burstOp: fc.Arbitrary<BurstOp> = fc.oneof(
+      { weight: 3, arbitrary: fc.record({ kind: fc.constant('enqueue' as const), owner: owners }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('tryLock' as const), owner: owners }) },
+      { weight: 3, arbitrary: fc.record({ kind: fc.constant('release' as const), pick: fc.nat() }) },
+    );
+    const { stats } = (repo as PgMutexRepository).batcher;
+    const before = { ...stats };
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(burstOp, { minLength: 2, maxLength: 8 }), { minLength: 1, maxLength: 6 }), async (bursts) => {
+        // Two locks at once: the batch orders them by lock, each lock keeps its own order.
+        const locks = [new LockPair(), new LockPair()];
+        for (const burst of bursts) {
+          const sent = burst.map((op, i) => {
+            const lock = locks[i % 2];
+            if (op.kind === 'release') {
+              const ticketId = lock.sent.length > 0 ? lock.sent[op.pick % lock.sent.length] : randomUUID();
+              return { lock, op, ticketId, sql: repo.release(ticketId, lock.repository, lock.resource, actor) };
+            }
+            const ticketId = randomUUID();
+            return { lock, op, ticketId, sql: lock.enqueue(ticketId, { owner: op.owner, tryOnly: op.kind === 'tryLock' }) };
+          });
+          const answers = await Promise.all(sent.map((s) => s.sql));
+          sent.forEach(({ lock, op, ticketId }, i) => {
+            const sql = answers[i];
+            const now = Date.now();
+            const m =
+              op.kind === 'release'
+                ? lock.apply({ type: 'release', now, ticketId })
+                : lock.apply(op.kind === 'tryLock' ? { type: 'tryLock', now, ticketId, leaseSeconds: LONG_LEASE, owner: op.owner } : { type: 'enqueue', now, ticketId, leaseSeconds: LONG_LEASE, owner: op.owner });
+            expect(sql.outcome).toBe(m.outcome);
+            expect(sql.granted.map((t) => t.id)).toEqual(grantedIds(m.effects, op.kind === 'release' ? undefined : ticketId));
+            if (m.outcome === 'ok' || m.outcome === 'ended') expect(sql.ticket?.status).toBe(ticketStatus(lock.machine, ticketId));
+          });
+          for (const lock of locks) await lock.expectSameLock();
+        }
+      }),
+      { numRuns: 25 },
+    );
+    // The bursts really went out as batches of several operations.
+    const batches = stats.batches - before.batches;
+    expect(batches).toBeGreaterThan(0);
+    expect((stats.operations - before.operations) / batches).toBeGreaterThanOrEqual(3);
   }, 120_000);
 
   it('a lease that runs out is expired and the next waiter granted with the next token, as the machine says at now + 1200 ms', async () => {

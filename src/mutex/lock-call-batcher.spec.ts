@@ -1,0 +1,74 @@
+import { LockCall, LockCallBatcher } from './lock-call-batcher';
+
+/** An executor that records each batch and answers each operation with its own args. */
+function recorder(fail?: (batch: unknown[][]) => unknown) {
+  const batches: unknown[][][] = [];
+  let running = 0;
+  let maxRunning = 0;
+  const execute = async (batch: unknown[][]) => {
+    batches.push(batch);
+    running++;
+    maxRunning = Math.max(maxRunning, running);
+    await new Promise((r) => setTimeout(r, 5));
+    running--;
+    const err = fail?.(batch);
+    if (err) throw err;
+    return batch.map((args) => `batch:${String(args[0])}`);
+  };
+  return { execute, batches, maxRunning: () => maxRunning };
+}
+
+const call = (lockKey: string, id: string, alone = () => Promise.resolve(`alone:${id}`)): LockCall<string> => ({ lockKey, batchArgs: [id], alone });
+
+describe('LockCallBatcher', () => {
+  it('sends an operation that arrives alone as its own call', async () => {
+    const rec = recorder();
+    const b = new LockCallBatcher(rec.execute);
+    await expect(b.run(call('a', '1'))).resolves.toBe('alone:1');
+    expect(rec.batches).toHaveLength(0);
+  });
+
+  it('groups operations of one event-loop turn into one batch, ordered by lock, stable within a lock', async () => {
+    const rec = recorder();
+    const b = new LockCallBatcher(rec.execute);
+    const answers = await Promise.all([b.run(call('c', '1')), b.run(call('a', '2')), b.run(call('c', '3')), b.run(call('b', '4')), b.run(call('a', '5'))]);
+    expect(rec.batches).toEqual([[['2'], ['5'], ['4'], ['1'], ['3']]]);
+    // Every caller gets its own answer, whatever the order inside the batch.
+    expect(answers).toEqual(['batch:1', 'batch:2', 'batch:3', 'batch:4', 'batch:5']);
+  });
+
+  it('never runs more than maxInFlight batches; what arrives meanwhile goes out with the next one', async () => {
+    const rec = recorder();
+    const b = new LockCallBatcher(rec.execute, 1, 3);
+    const first = [b.run(call('a', '1')), b.run(call('b', '2'))];
+    await new Promise((r) => setImmediate(r));
+    const later = Array.from({ length: 5 }, (_, i) => b.run(call(`k${i}`, `x${i}`)));
+    await Promise.all([...first, ...later]);
+    expect(rec.maxRunning()).toBe(1);
+    // 2, then at most 3 per batch for the 5 that waited.
+    expect(rec.batches.map((x) => x.length)).toEqual([2, 3, 2]);
+  });
+
+  it('retries every operation on its own when the batch fails, so only the failing one fails', async () => {
+    const rec = recorder(() => Object.assign(new Error('deadlock detected'), { code: '40P01' }));
+    const b = new LockCallBatcher(rec.execute);
+    const bad = call('b', 'bad', () => Promise.reject(new Error('bad input')));
+    const results = await Promise.allSettled([b.run(call('a', '1')), b.run(bad), b.run(call('c', '3'))]);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toEqual(['alone:1', 'bad input', 'alone:3']);
+  });
+
+  it('fails every operation at once when the database is unreachable, without retrying them', async () => {
+    const unreachable = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    const rec = recorder(() => unreachable);
+    const b = new LockCallBatcher(rec.execute);
+    const alone = jest.fn(() => Promise.resolve('alone'));
+    const results = await Promise.allSettled([b.run(call('a', '1', alone)), b.run(call('b', '2', alone))]);
+    expect(results.every((r) => r.status === 'rejected' && r.reason === unreachable)).toBe(true);
+    expect(alone).not.toHaveBeenCalled();
+  });
+
+  it('treats an answer of the wrong length as a failed batch', async () => {
+    const b = new LockCallBatcher<string>(async () => ['only one']);
+    await expect(Promise.all([b.run(call('a', '1')), b.run(call('b', '2'))])).resolves.toEqual(['alone:1', 'alone:2']);
+  });
+});
