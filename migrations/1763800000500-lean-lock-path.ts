@@ -20,7 +20,13 @@ import {
  * 2. The common queue and release paths write the ticket, the lock row and the audit in one
  *    statement (data-modifying CTEs) instead of three to five, and release takes a row lock only
  *    on the lock the caller named.
- * 3. `mutex_batch`: several operations in one call and one transaction, so concurrent requests
+ * 3. No CHECK constraint on the rows every cycle writes: PostgreSQL re-parses each one from its
+ *    stored text on every INSERT or UPDATE (about an eighth of the cost of a lock operation).
+ *    The categorical columns become enum types instead, which check just as strictly at no cost,
+ *    and a lease length is a domain (`lease_seconds`, > 0). The audit's time index becomes a BRIN
+ *    index: the trail is appended in time order, so it stays as useful for time ranges while each
+ *    audit row costs one b-tree insert less.
+ * 4. `mutex_batch`: several operations in one call and one transaction, so concurrent requests
  *    share a round trip and a commit (one WAL flush). Every operation still runs under its own
  *    lock's row lock. Callers order the operations by lock (repository, resource), so two batches
  *    never wait on each other in opposite orders.
@@ -29,6 +35,25 @@ export class LeanLockPath1763800000500 implements MigrationInterface {
   name = 'LeanLockPath1763800000500';
 
   async up(q: QueryRunner): Promise<void> {
+    await q.query(`CREATE TYPE ticket_status AS ENUM ('queued', 'acquired', 'released')`);
+    await q.query(`CREATE TYPE release_reason AS ENUM ('released', 'expired', 'cleared', 'cancelled', 'timed_out')`);
+    await q.query(`CREATE TYPE lock_event_type AS ENUM ('queued', 'granted', 'renewed', 'released', 'expired', 'cleared', 'cancelled', 'timed_out')`);
+    await q.query(`CREATE DOMAIN lease_seconds AS integer CHECK (VALUE > 0)`);
+    // Partial indexes compare status with text: rebuilt below for the enum.
+    await q.query(`DROP INDEX tickets_queue, tickets_lease_due, tickets_wait_due, tickets_lock_wait_due, tickets_released, tickets_released_at, tickets_holes`);
+    await q.query(`
+      ALTER TABLE tickets
+        DROP CONSTRAINT tickets_status_check,
+        DROP CONSTRAINT tickets_release_reason_check,
+        DROP CONSTRAINT tickets_lease_duration_seconds_check,
+        ALTER COLUMN status TYPE ticket_status USING status::ticket_status,
+        ALTER COLUMN release_reason TYPE release_reason USING release_reason::release_reason,
+        ALTER COLUMN lease_duration_seconds TYPE lease_seconds`);
+    await this.createTicketIndexes(q);
+    await q.query(`ALTER TABLE lock_events DROP CONSTRAINT lock_events_type_check, ALTER COLUMN type TYPE lock_event_type USING type::lock_event_type`);
+    await q.query(`DROP INDEX lock_events_at`);
+    await q.query(`CREATE INDEX lock_events_at ON lock_events USING brin (at)`);
+
     await q.query(`
       CREATE OR REPLACE FUNCTION mutex_ticket_json(t tickets, p_repository text, p_resource text, p_position integer)
       RETURNS jsonb LANGUAGE sql STABLE AS $$
@@ -44,7 +69,7 @@ export class LeanLockPath1763800000500 implements MigrationInterface {
       RETURNS void LANGUAGE plpgsql AS $$
       BEGIN
         INSERT INTO lock_events (lock_id, repository, resource, ticket_id, type, actor_id, actor_name, fencing_token, reason, at)
-        VALUES (l.id, l.repository, l.resource, t.id, p_type, p_actor_id, p_actor_name, t.fencing_token, p_reason, p_now);
+        VALUES (l.id, l.repository, l.resource, t.id, p_type::lock_event_type, p_actor_id, p_actor_name, t.fencing_token, p_reason, p_now);
       END $$`);
     await q.query(`
       CREATE OR REPLACE FUNCTION mutex_position(t tickets) RETURNS integer LANGUAGE plpgsql STABLE AS $$
@@ -245,10 +270,41 @@ export class LeanLockPath1763800000500 implements MigrationInterface {
       END $$`);
   }
 
+  /** The ticket indexes that depend on status, as the first mutex migration made them. */
+  private async createTicketIndexes(q: QueryRunner): Promise<void> {
+    await q.query(`CREATE INDEX tickets_queue ON tickets (lock_id, seq) WHERE status = 'queued'`);
+    await q.query(`CREATE INDEX tickets_lease_due ON tickets (lease_expires_at) WHERE status = 'acquired'`);
+    await q.query(`CREATE INDEX tickets_wait_due ON tickets (wait_deadline) WHERE status = 'queued' AND wait_deadline IS NOT NULL`);
+    await q.query(`CREATE INDEX tickets_lock_wait_due ON tickets (lock_id, wait_deadline) WHERE status = 'queued' AND wait_deadline IS NOT NULL`);
+    await q.query(`CREATE INDEX tickets_released ON tickets (lock_id, released_at DESC) WHERE status = 'released'`);
+    await q.query(`CREATE INDEX tickets_released_at ON tickets (released_at) WHERE status = 'released'`);
+    await q.query(`CREATE INDEX tickets_holes ON tickets (lock_id, ordinal) WHERE status = 'released' AND lease_start IS NULL`);
+  }
+
   async down(q: QueryRunner): Promise<void> {
     await q.query(`DROP FUNCTION mutex_batch(jsonb)`);
+    await q.query(`DROP INDEX lock_events_at`);
+    await q.query(`CREATE INDEX lock_events_at ON lock_events (at DESC)`);
+    await q.query(`
+      ALTER TABLE lock_events ALTER COLUMN type TYPE text,
+        ADD CONSTRAINT lock_events_type_check CHECK (type IN ('queued', 'granted', 'renewed', 'released', 'expired', 'cleared', 'cancelled', 'timed_out'))`);
+    await q.query(`DROP INDEX tickets_queue, tickets_lease_due, tickets_wait_due, tickets_lock_wait_due, tickets_released, tickets_released_at, tickets_holes`);
+    await q.query(`
+      ALTER TABLE tickets
+        ALTER COLUMN status TYPE text,
+        ALTER COLUMN release_reason TYPE text,
+        ALTER COLUMN lease_duration_seconds TYPE integer,
+        ADD CONSTRAINT tickets_status_check CHECK (status IN ('queued', 'acquired', 'released')),
+        ADD CONSTRAINT tickets_release_reason_check CHECK (release_reason IN ('released', 'expired', 'cleared', 'cancelled', 'timed_out')),
+        ADD CONSTRAINT tickets_lease_duration_seconds_check CHECK (lease_duration_seconds > 0)`);
+    await this.createTicketIndexes(q);
+    // The first functions' SQL bodies are checked against the columns: restore them last.
     for (const sql of [MUTEX_RELEASE_V1, MUTEX_ENQUEUE_V1, MUTEX_POSITION_V1, MUTEX_EVENT_V1, MUTEX_NEXT_WAIT_DEADLINE_V1, MUTEX_TICKET_JSON_V1]) {
       await q.query(sql);
     }
+    await q.query(`DROP DOMAIN lease_seconds`);
+    await q.query(`DROP TYPE lock_event_type`);
+    await q.query(`DROP TYPE release_reason`);
+    await q.query(`DROP TYPE ticket_status`);
   }
 }

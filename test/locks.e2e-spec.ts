@@ -1,3 +1,4 @@
+import Redis from 'ioredis';
 import { Client } from 'pg';
 import { createUser, deleteRedisPrefix, http, startCluster, TestCluster } from './support/test-app';
 
@@ -369,7 +370,15 @@ describe('lease expiry', () => {
       const a = http(swept.url, swept.ownerToken);
       const holder = (await a.post('/sfp/api/locks', { repository: REPO, resource: 'flushed', leaseDurationSeconds: 1 })).body;
       const waiter = (await a.post('/sfp/api/locks', { repository: REPO, resource: 'flushed', leaseDurationSeconds: 30 })).body;
-      await sleep(100); // let the job be written, then lose it as a Redis flush would
+      // Wait until the lease job is in Redis, then lose it as a Redis flush would.
+      const redis = new Redis(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379');
+      try {
+        const jobKey = `${swept.redisPrefix}:bull:lock-timers:lease-${holder.id}`;
+        for (let i = 0; i < 50 && (await redis.exists(jobKey)) === 0; i++) await sleep(20);
+        expect(await redis.exists(jobKey)).toBe(1);
+      } finally {
+        redis.disconnect();
+      }
       await deleteRedisPrefix(swept.redisPrefix);
       const r = await a.post(path('flushed', waiter.id, 'acquire') + '?waitSeconds=10');
       expect(r.body.acquired).toBe(true);

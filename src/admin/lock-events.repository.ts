@@ -48,7 +48,7 @@ export class LockEventsRepository {
     if (filter.repositoryLike) w.and((p) => `e.repository LIKE ANY(${p(filter.repositoryLike)}::text[])`);
     if (filter.actorId !== undefined) w.and((p) => `e.actor_id = ${p(filter.actorId)}::uuid`);
     if (filter.actorName !== undefined) w.and((p) => `e.actor_name = ${p(filter.actorName)}`);
-    if (filter.types?.length) w.and((p) => `e.type = ANY(${p(filter.types)}::text[])`);
+    if (filter.types?.length) w.and((p) => `e.type::text = ANY(${p(filter.types)}::text[])`);
     if (filter.from) w.and((p) => `e.at >= ${p(filter.from)}`);
     if (filter.to) w.and((p) => `e.at < ${p(filter.to)}`);
     if (filter.before !== undefined) w.and((p) => `e.id < ${p(filter.before)}::bigint`);

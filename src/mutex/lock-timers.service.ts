@@ -4,13 +4,14 @@ import { JobsOptions, Queue } from 'bullmq';
 import { Ticket } from './domain/ticket';
 import { JOB_CHECK_TICKET, leaseJobId, LOCK_TIMERS_QUEUE, waitJobId } from './mutex.constants';
 
-/** How long a new timer may wait in memory before it is written to Redis, in one batch. */
+/** How long a new timer waits in memory before it is written to Redis (with others, in one batch). */
 const FLUSH_MS = 50;
 
 interface PendingJob {
   jobId: string;
   ticketId: string;
   at: number;
+  armedAt: number;
 }
 
 /**
@@ -18,10 +19,10 @@ interface PendingJob {
  * a re-check in PostgreSQL, so a stale or duplicate job changes nothing, and a lost one is
  * caught by the sweep. Calls never throw: Redis being down must not fail a lock operation.
  *
- * New timers are written to Redis in batches every FLUSH_MS, and a timer whose ticket ends
- * before its batch is written costs no Redis call at all: most short holds never touch Redis.
- * Safe because leases last at least a second and the sweep covers an instance that dies with
- * timers still in memory.
+ * A new timer is written to Redis once it has waited FLUSH_MS in memory (with the others due
+ * then, in one batch), so a ticket that ends within FLUSH_MS of its grant costs no Redis call at
+ * all: most short holds never touch Redis. Safe because leases and wait limits last at least a
+ * second, and the sweep covers an instance that dies with timers still in memory.
  */
 @Injectable()
 export class LockTimers implements BeforeApplicationShutdown, OnModuleDestroy {
@@ -69,16 +70,26 @@ export class LockTimers implements BeforeApplicationShutdown, OnModuleDestroy {
   }
 
   private defer(jobId: string, ticketId: string, at: Date): void {
-    this.pending.set(jobId, { jobId, ticketId, at: at.getTime() });
+    this.pending.delete(jobId); // re-armed: to the back, so the map stays in arming order
+    this.pending.set(jobId, { jobId, ticketId, at: at.getTime(), armedAt: Date.now() });
     if (!this.flushTimer) this.flushTimer = setTimeout(() => void this.flush(), FLUSH_MS);
   }
 
-  /** Writes every pending timer in one round trip. */
-  flush(): Promise<void> {
+  /** Writes the pending timers that have waited FLUSH_MS (with `all`, every one) in one round trip. */
+  flush(all = false): Promise<void> {
     this.flushTimer = undefined;
-    if (this.pending.size === 0) return this.flushing;
-    const batch = [...this.pending.values()];
-    this.pending.clear();
+    const ripe = Date.now() - FLUSH_MS;
+    const batch: PendingJob[] = [];
+    // A Map iterates in insertion order: oldest first.
+    for (const job of this.pending.values()) {
+      if (!all && job.armedAt > ripe) {
+        this.flushTimer = setTimeout(() => void this.flush(), job.armedAt - ripe);
+        break;
+      }
+      batch.push(job);
+    }
+    if (batch.length === 0) return this.flushing;
+    for (const job of batch) this.pending.delete(job.jobId);
     this.flushing = this.queue
       .addBulk(batch.map((j) => ({ name: JOB_CHECK_TICKET, data: { ticketId: j.ticketId }, opts: { ...this.jobOptions, jobId: j.jobId, delay: this.delayUntil(j.at) } })))
       .then(() => undefined)
@@ -93,7 +104,7 @@ export class LockTimers implements BeforeApplicationShutdown, OnModuleDestroy {
 
   async beforeApplicationShutdown(): Promise<void> {
     if (this.flushTimer) clearTimeout(this.flushTimer);
-    await this.flush();
+    await this.flush(true);
   }
 
   onModuleDestroy(): void {
