@@ -58,17 +58,34 @@ export class LockCallBatcher<R> {
     // End of this event-loop turn: requests read in the same turn join the same batch.
     setImmediate(() => {
       this.scheduled = false;
-      while (this.inFlight < this.maxInFlight && this.pending.length > 0) {
-        void this.send(this.pending.splice(0, this.maxBatch));
-      }
+      this.dispatch();
     });
+  }
+
+  private dispatch(): void {
+    while (this.inFlight < this.maxInFlight && this.pending.length > 0) {
+      void this.send(this.pending.splice(0, this.maxBatch));
+    }
   }
 
   private async send(batch: Pending<R>[]): Promise<void> {
     this.inFlight++;
+    let released = false;
+    // When a call returns, what queued meanwhile goes out before the answers are handed back, so
+    // the database works on the next batch while this one's callers finish their requests.
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.inFlight--;
+      this.dispatch();
+    };
     try {
       if (batch.length === 1) {
-        await settle(batch[0], batch[0].alone());
+        const [call] = batch;
+        await call.alone().then(
+          (r) => (release(), call.resolve(r)),
+          (err) => (release(), call.reject(err)),
+        );
         return;
       }
       // Stable: operations on the same lock keep their order of arrival.
@@ -82,21 +99,18 @@ export class LockCallBatcher<R> {
         if (answers.length !== batch.length) throw new Error(`batch answered ${answers.length} of ${batch.length} operations`);
       } catch (err) {
         if (isUnavailableError(err)) {
+          release();
           for (const c of batch) c.reject(err);
           return;
         }
         // Nothing of the batch was committed: run each operation on its own.
-        await Promise.all(batch.map((c) => settle(c, c.alone())));
+        await Promise.all(batch.map((c) => c.alone().then(c.resolve, c.reject)));
         return;
       }
+      release();
       batch.forEach((c, i) => c.resolve(answers[i]));
     } finally {
-      this.inFlight--;
-      this.schedule();
+      release();
     }
   }
-}
-
-function settle<R>(call: Pending<R>, result: Promise<R>): Promise<void> {
-  return result.then(call.resolve, call.reject);
 }
