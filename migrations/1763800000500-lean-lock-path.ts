@@ -28,8 +28,8 @@ import {
  *    audit row costs one b-tree insert less.
  * 4. `mutex_batch`: several operations in one call and one transaction, so concurrent requests
  *    share a round trip and a commit (one WAL flush). Every operation still runs under its own
- *    lock's row lock. Callers order the operations by lock (repository, resource), so two batches
- *    never wait on each other in opposite orders.
+ *    lock's row lock; a batch takes its locks up front without waiting (SKIP LOCKED) and hands
+ *    back the operations whose lock is busy, so one slow lock never holds up a batch's others.
  */
 export class LeanLockPath1763800000500 implements MigrationInterface {
   name = 'LeanLockPath1763800000500';
@@ -249,12 +249,34 @@ export class LeanLockPath1763800000500 implements MigrationInterface {
     //               leaseSeconds, waitSeconds, idempotencyKey, try]
     //   ["release", ticketId, repository, resource, actorId, actorName]
     //   ["status",  ticketId, repository, resource]
+    // The locks the writes name are taken first, all at once, skipping any that another transaction
+    // holds: an operation on such a lock is answered {"outcome": "retry"} and the caller runs it on
+    // its own. So a batch never waits behind work on one lock while holding others, and two batches
+    // never wait on each other at all.
     await q.query(`
       CREATE FUNCTION mutex_batch(p_ops jsonb) RETURNS SETOF jsonb LANGUAGE plpgsql AS $$
       DECLARE
         op jsonb;
+        v_busy text[];
       BEGIN
+        WITH named AS (
+          SELECT DISTINCT CASE WHEN o->>0 = 'enqueue' THEN o->>1 ELSE o->>2 END AS repository,
+                          CASE WHEN o->>0 = 'enqueue' THEN o->>2 ELSE o->>3 END AS resource
+            FROM jsonb_array_elements(p_ops) o
+           WHERE o->>0 IN ('enqueue', 'release')
+        ), existing AS (
+          SELECT l.id, l.repository, l.resource FROM locks l JOIN named n USING (repository, resource)
+        ), taken AS (
+          SELECT l.id FROM locks l WHERE l.id IN (SELECT id FROM existing) FOR UPDATE SKIP LOCKED
+        )
+        SELECT coalesce(array_agg(to_jsonb(ARRAY[e.repository, e.resource])::text), '{}') INTO v_busy
+          FROM existing e WHERE e.id NOT IN (SELECT id FROM taken);
         FOR op IN SELECT value FROM jsonb_array_elements(p_ops) LOOP
+          IF cardinality(v_busy) > 0 AND op->>0 IN ('enqueue', 'release')
+             AND (CASE WHEN op->>0 = 'enqueue' THEN jsonb_build_array(op->1, op->2) ELSE jsonb_build_array(op->2, op->3) END)::text = ANY (v_busy) THEN
+            RETURN NEXT '{"outcome": "retry"}'::jsonb;
+            CONTINUE;
+          END IF;
           CASE op->>0
             WHEN 'enqueue' THEN
               RETURN NEXT mutex_enqueue(op->>1, op->>2, (op->>3)::uuid, (op->>4)::uuid, op->>5, op->>6, op->>7, op->>8,

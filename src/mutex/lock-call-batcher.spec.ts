@@ -39,7 +39,7 @@ describe('LockCallBatcher', () => {
 
   it('never runs more than maxInFlight batches; what arrives meanwhile goes out with the next one', async () => {
     const rec = recorder();
-    const b = new LockCallBatcher(rec.execute, 1, 3);
+    const b = new LockCallBatcher(rec.execute, undefined, 1, 3);
     const first = [b.run(call('a', '1')), b.run(call('b', '2'))];
     await new Promise((r) => setImmediate(r));
     const later = Array.from({ length: 5 }, (_, i) => b.run(call(`k${i}`, `x${i}`)));
@@ -65,6 +65,24 @@ describe('LockCallBatcher', () => {
     const results = await Promise.allSettled([b.run(call('a', '1', alone)), b.run(call('b', '2', alone))]);
     expect(results.every((r) => r.status === 'rejected' && r.reason === unreachable)).toBe(true);
     expect(alone).not.toHaveBeenCalled();
+  });
+
+  it('runs the operations a batch hands back (busy lock) on their own, in order per lock', async () => {
+    const b = new LockCallBatcher<string>(
+      async (ops) => ops.map((args) => (String(args[0]).startsWith('busy') ? 'retry' : `batch:${String(args[0])}`)),
+      (answer) => answer === 'retry',
+    );
+    const order: string[] = [];
+    const slowAlone = (id: string, ms: number) => () => new Promise<string>((r) => setTimeout(() => (order.push(id), r(`alone:${id}`)), ms));
+    const answers = await Promise.all([
+      b.run(call('x', 'busy1', slowAlone('busy1', 20))),
+      b.run(call('a', 'free')),
+      b.run(call('x', 'busy2', slowAlone('busy2', 1))),
+    ]);
+    expect(answers).toEqual(['alone:busy1', 'batch:free', 'alone:busy2']);
+    // busy2 is quicker, but queued after busy1 on the same lock: it runs after it.
+    expect(order).toEqual(['busy1', 'busy2']);
+    expect(b.stats.ranAlone).toBe(2);
   });
 
   it('treats an answer of the wrong length as a failed batch', async () => {

@@ -15,6 +15,9 @@ export interface BatchExecutor<R> {
   (batch: unknown[][]): Promise<R[]>;
 }
 
+/** An answer that says "not done here, run me on my own" (the batch found the lock busy). */
+export type RunAlone<R> = (answer: R) => boolean;
+
 interface Pending<R> extends LockCall<R> {
   resolve: (r: R) => void;
   reject: (err: unknown) => void;
@@ -27,20 +30,23 @@ interface Pending<R> extends LockCall<R> {
  * otherwise with the next batch as soon as one returns (the busier the service, the larger the
  * batches). An operation alone in its batch is sent as its own call.
  *
- * Each operation still runs under its own lock's row lock. A batch takes its locks in lockKey
- * order, so two batches never wait on each other in opposite orders; a failure inside a batch
- * (a deadlock with a caller outside this scheme, a bug) rolls it back as a whole and every
- * operation in it is retried on its own, so only an operation that fails alone fails.
+ * Each operation still runs under its own lock's row lock. The batch hands back, unrun, any
+ * operation whose lock another transaction holds (`runAlone`): those run on their own, so one
+ * busy lock never holds up the rest. Operations go in lockKey order all the same. A failure
+ * inside a batch (a bug, a lost race on a brand-new lock) rolls it back as a whole and every
+ * operation in it runs on its own, so only an operation that fails alone fails. Operations run on
+ * their own keep their order per lock.
  */
 export class LockCallBatcher<R> {
   /** What went out as batches so far (operations sent alone are not counted). */
-  readonly stats = { batches: 0, operations: 0, largest: 0 };
+  readonly stats = { batches: 0, operations: 0, largest: 0, ranAlone: 0 };
   private pending: Pending<R>[] = [];
   private inFlight = 0;
   private scheduled = false;
 
   constructor(
     private readonly executeBatch: BatchExecutor<R>,
+    private readonly runAlone: RunAlone<R> = () => false,
     private readonly maxInFlight = 2,
     private readonly maxBatch = 64,
   ) {}
@@ -104,13 +110,29 @@ export class LockCallBatcher<R> {
           return;
         }
         // Nothing of the batch was committed: run each operation on its own.
-        await Promise.all(batch.map((c) => c.alone().then(c.resolve, c.reject)));
+        await runEachAlone(batch);
         return;
       }
       release();
-      batch.forEach((c, i) => c.resolve(answers[i]));
+      const unrun: Pending<R>[] = [];
+      batch.forEach((c, i) => (this.runAlone(answers[i]) ? unrun.push(c) : c.resolve(answers[i])));
+      if (unrun.length > 0) {
+        this.stats.ranAlone += unrun.length;
+        await runEachAlone(unrun);
+      }
     } finally {
       release();
     }
   }
+}
+
+/** Runs calls on their own: one lock's calls one after another, in order; different locks at once. */
+function runEachAlone<R>(calls: Pending<R>[]): Promise<unknown> {
+  const byLock = new Map<string, Pending<R>[]>();
+  for (const c of calls) byLock.set(c.lockKey, [...(byLock.get(c.lockKey) ?? []), c]);
+  return Promise.all(
+    [...byLock.values()].map(async (queue) => {
+      for (const c of queue) await c.alone().then(c.resolve, c.reject);
+    }),
+  );
 }

@@ -79,10 +79,13 @@ export class PgMutexRepository extends MutexRepository {
 
   constructor(private readonly pg: PgPool) {
     super();
-    this.batcher = new LockCallBatcher<Raw>(async (ops) => {
-      const rows = await this.pg.query<{ r: Raw }>('mutex_batch', 'SELECT r FROM mutex_batch($1::jsonb) AS r', [JSON.stringify(ops)]);
-      return rows.map((row) => row.r);
-    });
+    this.batcher = new LockCallBatcher<Raw>(
+      async (ops) => {
+        const rows = await this.pg.query<{ r: Raw }>('mutex_batch', 'SELECT r FROM mutex_batch($1::jsonb) AS r', [JSON.stringify(ops)]);
+        return rows.map((row) => row.r);
+      },
+      (answer) => answer.outcome === 'retry',
+    );
   }
 
   private async call(name: string, sql: string, values: unknown[]): Promise<Raw> {

@@ -1,0 +1,88 @@
+import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
+import { Actor, EnqueueInput, MutexRepository, PgMutexRepository } from '../src/mutex/mutex.repository';
+import { startCluster, TestCluster } from './support/test-app';
+
+/**
+ * Concurrent lock operations share one `mutex_batch` transaction. A batch must never make one
+ * lock's operations wait on another's: it takes its locks without waiting and hands back the
+ * operations whose lock another transaction holds, which then run (and wait) on their own.
+ */
+const actor: Actor = { id: randomUUID(), name: 'batch-test' };
+const REPO = `batch/${process.pid}`;
+
+let cluster: TestCluster;
+let repo: PgMutexRepository;
+let pg: Client;
+
+beforeAll(async () => {
+  cluster = await startCluster(1);
+  repo = cluster.instances[0].app.get(MutexRepository) as PgMutexRepository;
+  pg = new Client({ connectionString: cluster.databaseUrl });
+  await pg.connect();
+});
+
+afterAll(async () => {
+  await pg?.end();
+  await cluster?.close();
+});
+
+const enqueue = (resource: string, ticketId = randomUUID()): Promise<Awaited<ReturnType<MutexRepository['enqueue']>>> => {
+  const input: EnqueueInput = {
+    repository: REPO,
+    resource,
+    ticketId,
+    requesterId: actor.id,
+    requesterName: actor.name,
+    owner: null,
+    source: 'sfp',
+    reason: null,
+    leaseSeconds: 60,
+    waitSeconds: null,
+    idempotencyKey: null,
+    tryOnly: false,
+  };
+  return repo.enqueue(input);
+};
+
+describe('lock operation batches', () => {
+  it('answer the operations on free locks while another lock of the same batch is held elsewhere', async () => {
+    const holder = (await enqueue('held')).ticket!;
+    // Another transaction (an admin's force clear, a sweep, another instance) holds the lock.
+    await pg.query('BEGIN');
+    await pg.query('SELECT id FROM locks WHERE repository = $1 AND resource = $2 FOR UPDATE', [REPO, 'held']);
+    const before = { ...repo.batcher.stats };
+    let releaseDone = false;
+    try {
+      // Issued in one turn of the event loop: they go out as one batch.
+      const release = repo.release(holder.id, REPO, 'held', actor).then((r) => ((releaseDone = true), r));
+      const started = Date.now();
+      const [a, b] = await Promise.all([enqueue('free-a'), enqueue('free-b')]);
+      expect([a.ticket!.status, b.ticket!.status]).toEqual(['acquired', 'acquired']);
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(releaseDone).toBe(false);
+      expect(repo.batcher.stats.batches).toBe(before.batches + 1);
+      expect(repo.batcher.stats.ranAlone).toBe(before.ranAlone + 1);
+      await pg.query('COMMIT');
+      // On its own, the release waited for the lock and then did its work.
+      const released = await release;
+      expect(released.outcome).toBe('ok');
+      expect(released.ticket!.releaseReason).toBe('released');
+    } finally {
+      await pg.query('ROLLBACK').catch(() => undefined);
+    }
+  });
+
+  it('keep the order of operations on a busy lock when they run on their own', async () => {
+    await enqueue('order');
+    await pg.query('BEGIN');
+    await pg.query('SELECT id FROM locks WHERE repository = $1 AND resource = $2 FOR UPDATE', [REPO, 'order']);
+    const ids = [randomUUID(), randomUUID(), randomUUID()];
+    const queued = ids.map((id) => enqueue('order', id));
+    await new Promise((r) => setTimeout(r, 200));
+    await pg.query('COMMIT');
+    const answers = await Promise.all(queued);
+    // Queued in the order they were sent: positions 1, 2, 3 behind the holder.
+    expect(answers.map((r) => [r.ticket!.id, r.ticket!.queuePosition])).toEqual(ids.map((id, i) => [id, i + 1]));
+  });
+});
