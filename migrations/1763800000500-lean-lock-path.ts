@@ -251,14 +251,17 @@ export class LeanLockPath1763800000500 implements MigrationInterface {
     //   ["status",  ticketId, repository, resource]
     // The locks the writes name are taken first, all at once, skipping any that another transaction
     // holds: an operation on such a lock is answered {"outcome": "retry"} and the caller runs it on
-    // its own. So a batch never waits behind work on one lock while holding others, and two batches
-    // never wait on each other at all.
+    // its own. So a batch never waits behind work on one lock while holding others; the rare waits
+    // left are cut short by a lock timeout.
     await q.query(`
       CREATE FUNCTION mutex_batch(p_ops jsonb) RETURNS SETOF jsonb LANGUAGE plpgsql AS $$
       DECLARE
         op jsonb;
         v_busy text[];
       BEGIN
+        -- What may still wait (a status that must settle a busy lock, a brand-new lock another
+        -- transaction is creating) gives up soon: the caller then runs each operation on its own.
+        PERFORM set_config('lock_timeout', '100ms', true);
         WITH named AS (
           SELECT DISTINCT CASE WHEN o->>0 = 'enqueue' THEN o->>1 ELSE o->>2 END AS repository,
                           CASE WHEN o->>0 = 'enqueue' THEN o->>2 ELSE o->>3 END AS resource

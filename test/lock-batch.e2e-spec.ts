@@ -27,23 +27,21 @@ afterAll(async () => {
   await cluster?.close();
 });
 
-const enqueue = (resource: string, ticketId = randomUUID()): Promise<Awaited<ReturnType<MutexRepository['enqueue']>>> => {
-  const input: EnqueueInput = {
-    repository: REPO,
-    resource,
-    ticketId,
-    requesterId: actor.id,
-    requesterName: actor.name,
-    owner: null,
-    source: 'sfp',
-    reason: null,
-    leaseSeconds: 60,
-    waitSeconds: null,
-    idempotencyKey: null,
-    tryOnly: false,
-  };
-  return repo.enqueue(input);
-};
+const input = (resource: string, ticketId: string = randomUUID()): EnqueueInput => ({
+  repository: REPO,
+  resource,
+  ticketId,
+  requesterId: actor.id,
+  requesterName: actor.name,
+  owner: null,
+  source: 'sfp',
+  reason: null,
+  leaseSeconds: 60,
+  waitSeconds: null,
+  idempotencyKey: null,
+  tryOnly: false,
+});
+const enqueue = (resource: string, ticketId?: string): ReturnType<MutexRepository['enqueue']> => repo.enqueue(input(resource, ticketId));
 
 describe('lock operation batches', () => {
   it('answer the operations on free locks while another lock of the same batch is held elsewhere', async () => {
@@ -68,6 +66,28 @@ describe('lock operation batches', () => {
       const released = await release;
       expect(released.outcome).toBe('ok');
       expect(released.ticket!.releaseReason).toBe('released');
+    } finally {
+      await pg.query('ROLLBACK').catch(() => undefined);
+    }
+  });
+
+  it('give up waiting within a moment when a read must settle a lock held elsewhere, and run each operation on its own', async () => {
+    const expiring = (await repo.enqueue({ ...input('due'), leaseSeconds: 1 })).ticket!;
+    await new Promise((r) => setTimeout(r, 1_100)); // its lease is over: reading it must settle the lock
+    await pg.query('BEGIN');
+    await pg.query('SELECT id FROM locks WHERE repository = $1 AND resource = $2 FOR UPDATE', [REPO, 'due']);
+    let statusDone = false;
+    try {
+      const status = repo.status(expiring.id, REPO, 'due').then((r) => ((statusDone = true), r));
+      const started = Date.now();
+      const other = await enqueue('free-c');
+      expect(other.ticket!.status).toBe('acquired');
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(statusDone).toBe(false);
+      await pg.query('COMMIT');
+      const read = await status;
+      expect(read.ticket!.releaseReason).toBe('expired');
+      expect(read.ended.map((t) => t.id)).toEqual([expiring.id]);
     } finally {
       await pg.query('ROLLBACK').catch(() => undefined);
     }
