@@ -46,6 +46,10 @@ describe('metrics', () => {
       'queue_mutex_wait_seconds',
       'queue_mutex_hold_seconds',
       'http_request_duration_seconds',
+      'queue_mutex_db_batches_total',
+      'queue_mutex_db_batched_operations_total',
+      'queue_mutex_db_operations_run_alone_total',
+      'queue_mutex_db_batches_failed_total',
       'process_cpu_seconds_total',
     ]) {
       expect([name, text.includes(`# TYPE ${name} `)]).toEqual([name, true]);

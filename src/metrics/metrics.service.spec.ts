@@ -1,6 +1,7 @@
 import { HttpAdapterHost } from '@nestjs/core';
 import { Ticket } from '../mutex/domain/ticket';
 import { MutexEventBus } from '../mutex/mutex-event-bus';
+import { MutexRepository } from '../mutex/mutex.repository';
 import { LockGaugesRepository } from './lock-gauges.repository';
 import { MetricsService } from './metrics.service';
 
@@ -26,7 +27,9 @@ describe('MetricsService', () => {
   const gauges = {
     read: async () => ({ held: 2, waiting: 5, stuck: 1, locks: [{ repository: 'acme/web', resource: 'uat', queueDepth: 5, holders: 1 }] }),
   } as unknown as LockGaugesRepository;
-  const metrics = new MetricsService(bus, gauges, host);
+  const batchStats = { batches: 3, operations: 17, largest: 9, ranAlone: 2, failed: 1 };
+  const locks = { batchStats: () => batchStats } as unknown as MutexRepository;
+  const metrics = new MetricsService(bus, gauges, host, locks);
   metrics.onModuleInit();
   afterAll(() => metrics.onModuleDestroy());
 
@@ -69,5 +72,16 @@ describe('MetricsService', () => {
     expect(body).toContain('queue_mutex_locks_held 2');
     expect(body).toContain('queue_mutex_tickets_waiting 5');
     expect(body).toContain('queue_mutex_locks_stuck 1');
+  });
+
+  it('reports how lock operations were batched, as running totals', async () => {
+    let text = await metrics.registry.metrics();
+    expect(text).toContain('queue_mutex_db_batches_total 3');
+    expect(text).toContain('queue_mutex_db_batched_operations_total 17');
+    expect(text).toContain('queue_mutex_db_operations_run_alone_total 2');
+    expect(text).toContain('queue_mutex_db_batches_failed_total 1');
+    batchStats.batches = 5;
+    text = await metrics.registry.metrics();
+    expect(text).toContain('queue_mutex_db_batches_total 5');
   });
 });

@@ -4,6 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Ticket } from '../mutex/domain/ticket';
 import { MutexEventBus } from '../mutex/mutex-event-bus';
+import { BatchStats } from '../mutex/lock-call-batcher';
+import { MutexRepository } from '../mutex/mutex.repository';
 import { LockGaugesRepository } from './lock-gauges.repository';
 
 const RELEASE_REASONS = ['released', 'expired', 'cleared', 'cancelled', 'timed_out'];
@@ -56,6 +58,12 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     registers: [this.registry],
   });
 
+  // Read from the repository at scrape time: lock operations grouped into one database call each.
+  private readonly batches = new Counter({ name: 'queue_mutex_db_batches_total', help: 'Database calls that carried several lock operations in one transaction', registers: [this.registry], collect: this.fromBatchStats((s) => s.batches) });
+  private readonly batchedOperations = new Counter({ name: 'queue_mutex_db_batched_operations_total', help: 'Lock operations sent in batches (divide by queue_mutex_db_batches_total for the mean batch size)', registers: [this.registry], collect: this.fromBatchStats((s) => s.operations) });
+  private readonly ranAlone = new Counter({ name: 'queue_mutex_db_operations_run_alone_total', help: 'Batched lock operations handed back because their lock was busy, then run on their own', registers: [this.registry], collect: this.fromBatchStats((s) => s.ranAlone) });
+  private readonly failedBatches = new Counter({ name: 'queue_mutex_db_batches_failed_total', help: 'Batches that failed as a whole (a lock wait timed out, an error); their operations then ran on their own', registers: [this.registry], collect: this.fromBatchStats((s) => s.failed) });
+
   private readonly listeners = {
     queued: (t: Ticket) => this.queued.inc({ source: t.source }),
     granted: (t: Ticket) => {
@@ -74,6 +82,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     private readonly events: MutexEventBus,
     private readonly gauges: LockGaugesRepository,
     private readonly adapterHost: HttpAdapterHost,
+    private readonly locks: MutexRepository,
   ) {
     collectDefaultMetrics({ register: this.registry });
     // Every series exists from the start, so rate() and alerts see a zero instead of nothing.
@@ -105,6 +114,16 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     this.events.off('granted', this.listeners.granted);
     this.events.off('renewed', this.listeners.renewed);
     this.events.off('ended', this.listeners.ended);
+  }
+
+  /** A counter's collect(): its value is the repository's running total. */
+  private fromBatchStats(pick: (s: BatchStats) => number) {
+    const service = this;
+    return function (this: Counter) {
+      const stats = service.locks?.batchStats();
+      this.reset();
+      if (stats) this.inc(pick(stats));
+    };
   }
 
   /** The exposition text, with the lock gauges read fresh from PostgreSQL. */

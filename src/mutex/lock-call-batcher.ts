@@ -15,6 +15,16 @@ export interface BatchExecutor<R> {
   (batch: unknown[][]): Promise<R[]>;
 }
 
+export interface BatchStats {
+  batches: number;
+  operations: number;
+  largest: number;
+  /** Operations a batch handed back unrun (their lock was busy) and that then ran on their own. */
+  ranAlone: number;
+  /** Batches that failed as a whole (their operations then ran on their own). */
+  failed: number;
+}
+
 /** An answer that says "not done here, run me on my own" (the batch found the lock busy). */
 export type RunAlone<R> = (answer: R) => boolean;
 
@@ -38,8 +48,8 @@ interface Pending<R> extends LockCall<R> {
  * their own keep their order per lock.
  */
 export class LockCallBatcher<R> {
-  /** What went out as batches so far (operations sent alone are not counted). */
-  readonly stats = { batches: 0, operations: 0, largest: 0, ranAlone: 0 };
+  /** Batches sent, operations in them, the largest, operations a batch handed back, batches that failed. */
+  readonly stats: BatchStats = { batches: 0, operations: 0, largest: 0, ranAlone: 0, failed: 0 };
   private pending: Pending<R>[] = [];
   private inFlight = 0;
   private scheduled = false;
@@ -110,6 +120,7 @@ export class LockCallBatcher<R> {
           return;
         }
         // Nothing of the batch was committed: run each operation on its own.
+        this.stats.failed++;
         await runEachAlone(batch);
         return;
       }

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { PgPool } from '../database/pg-pool';
 import { LockChange, Ticket, ticketFromRow } from './domain/ticket';
-import { LockCall, LockCallBatcher } from './lock-call-batcher';
+import { BatchStats, LockCall, LockCallBatcher } from './lock-call-batcher';
 
 export interface EnqueueInput {
   repository: string;
@@ -50,6 +50,8 @@ export abstract class MutexRepository {
   abstract list(repository: string, resource: string, retentionSeconds: number, limit: number): Promise<Ticket[]>;
   abstract locksIn(repository: string, limit: number): Promise<LockSummary[]>;
   abstract purgeReleased(retentionSeconds: number): Promise<number>;
+  /** How concurrent operations were grouped into database calls (null: not batched). */
+  abstract batchStats(): Readonly<BatchStats> | null;
 }
 
 type Raw = Record<string, any>;
@@ -98,6 +100,10 @@ export class PgMutexRepository extends MutexRepository {
     if (repository === null || resource === null) return alone();
     const call: LockCall<Raw> = { lockKey: lockKey(repository, resource), batchArgs, alone };
     return this.batcher.run(call);
+  }
+
+  batchStats(): Readonly<BatchStats> {
+    return this.batcher.stats;
   }
 
   async enqueue(i: EnqueueInput) {
