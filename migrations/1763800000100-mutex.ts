@@ -1,5 +1,18 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
+/** The ticket indexes whose predicates name a status (a later migration rebuilds them for the enum). */
+export const TICKET_STATUS_INDEXES = [
+  `CREATE INDEX tickets_queue ON tickets (lock_id, seq) WHERE status = 'queued'`,
+  // Leases due, for the sweep. On tickets rather than locks, so lock-row updates stay HOT.
+  `CREATE INDEX tickets_lease_due ON tickets (lease_expires_at) WHERE status = 'acquired'`,
+  `CREATE INDEX tickets_wait_due ON tickets (wait_deadline) WHERE status = 'queued' AND wait_deadline IS NOT NULL`,
+  `CREATE INDEX tickets_lock_wait_due ON tickets (lock_id, wait_deadline) WHERE status = 'queued' AND wait_deadline IS NOT NULL`,
+  `CREATE INDEX tickets_released ON tickets (lock_id, released_at DESC) WHERE status = 'released'`,
+  `CREATE INDEX tickets_released_at ON tickets (released_at) WHERE status = 'released'`,
+  // Waiters that left the queue without being granted: the only holes a position must skip.
+  `CREATE INDEX tickets_holes ON tickets (lock_id, ordinal) WHERE status = 'released' AND lease_start IS NULL`,
+];
+
 /** First definitions of the functions a later migration replaces (its down() restores these). */
 export const MUTEX_NEXT_WAIT_DEADLINE_V1 = `
       CREATE OR REPLACE FUNCTION mutex_next_wait_deadline(p_lock_id bigint) RETURNS timestamptz LANGUAGE sql STABLE AS $$
@@ -188,15 +201,7 @@ export class Mutex1763800000100 implements MigrationInterface {
         created_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL
       )`);
-    await q.query(`CREATE INDEX tickets_queue ON tickets (lock_id, seq) WHERE status = 'queued'`);
-    // Leases due, for the sweep. On tickets rather than locks, so lock-row updates stay HOT.
-    await q.query(`CREATE INDEX tickets_lease_due ON tickets (lease_expires_at) WHERE status = 'acquired'`);
-    await q.query(`CREATE INDEX tickets_wait_due ON tickets (wait_deadline) WHERE status = 'queued' AND wait_deadline IS NOT NULL`);
-    await q.query(`CREATE INDEX tickets_lock_wait_due ON tickets (lock_id, wait_deadline) WHERE status = 'queued' AND wait_deadline IS NOT NULL`);
-    await q.query(`CREATE INDEX tickets_released ON tickets (lock_id, released_at DESC) WHERE status = 'released'`);
-    await q.query(`CREATE INDEX tickets_released_at ON tickets (released_at) WHERE status = 'released'`);
-    // Waiters that left the queue without being granted: the only holes a position must skip.
-    await q.query(`CREATE INDEX tickets_holes ON tickets (lock_id, ordinal) WHERE status = 'released' AND lease_start IS NULL`);
+    for (const sql of TICKET_STATUS_INDEXES) await q.query(sql);
     await q.query(`CREATE UNIQUE INDEX tickets_idempotency ON tickets (requester_id, idempotency_key) WHERE idempotency_key IS NOT NULL`);
     await q.query(`
       CREATE TABLE lock_events (

@@ -6,6 +6,7 @@ import {
   MUTEX_POSITION_V1,
   MUTEX_RELEASE_V1,
   MUTEX_TICKET_JSON_V1,
+  TICKET_STATUS_INDEXES,
 } from './1763800000100-mutex';
 
 /**
@@ -297,13 +298,7 @@ export class LeanLockPath1763800000500 implements MigrationInterface {
 
   /** The ticket indexes that depend on status, as the first mutex migration made them. */
   private async createTicketIndexes(q: QueryRunner): Promise<void> {
-    await q.query(`CREATE INDEX tickets_queue ON tickets (lock_id, seq) WHERE status = 'queued'`);
-    await q.query(`CREATE INDEX tickets_lease_due ON tickets (lease_expires_at) WHERE status = 'acquired'`);
-    await q.query(`CREATE INDEX tickets_wait_due ON tickets (wait_deadline) WHERE status = 'queued' AND wait_deadline IS NOT NULL`);
-    await q.query(`CREATE INDEX tickets_lock_wait_due ON tickets (lock_id, wait_deadline) WHERE status = 'queued' AND wait_deadline IS NOT NULL`);
-    await q.query(`CREATE INDEX tickets_released ON tickets (lock_id, released_at DESC) WHERE status = 'released'`);
-    await q.query(`CREATE INDEX tickets_released_at ON tickets (released_at) WHERE status = 'released'`);
-    await q.query(`CREATE INDEX tickets_holes ON tickets (lock_id, ordinal) WHERE status = 'released' AND lease_start IS NULL`);
+    for (const sql of TICKET_STATUS_INDEXES) await q.query(sql);
   }
 
   async down(q: QueryRunner): Promise<void> {
