@@ -2,7 +2,7 @@ import { isUnavailableError } from '../common/unavailable';
 
 /** One lock operation waiting for its turn: how to run it in a batch, and alone. */
 export interface LockCall<R> {
-  /** The lock it changes (repository + resource): batches take their locks in this order. */
+  /** The lock it changes (repository + resource): a batch lists its operations in this order. */
   lockKey: string;
   /** Its element of the batch (see `mutex_batch` in the migrations). */
   batchArgs: unknown[];
@@ -140,7 +140,11 @@ export class LockCallBatcher<R> {
 /** Runs calls on their own: one lock's calls one after another, in order; different locks at once. */
 function runEachAlone<R>(calls: Pending<R>[]): Promise<unknown> {
   const byLock = new Map<string, Pending<R>[]>();
-  for (const c of calls) byLock.set(c.lockKey, [...(byLock.get(c.lockKey) ?? []), c]);
+  for (const c of calls) {
+    const queue = byLock.get(c.lockKey);
+    if (queue) queue.push(c);
+    else byLock.set(c.lockKey, [c]);
+  }
   return Promise.all(
     [...byLock.values()].map(async (queue) => {
       for (const c of queue) await c.alone().then(c.resolve, c.reject);
