@@ -14,6 +14,31 @@ export const TICKET_STATUS_INDEXES = [
 ];
 
 /** First definitions of the functions a later migration replaces (its down() restores these). */
+export const MUTEX_SWEEP_V1 = `
+      CREATE OR REPLACE FUNCTION mutex_sweep(p_limit integer) RETURNS jsonb LANGUAGE plpgsql AS $$
+      DECLARE
+        v_lock_id bigint;
+        v_now timestamptz := clock_timestamp();
+        v_settled jsonb;
+        v_granted jsonb := '[]';
+        v_ended jsonb := '[]';
+      BEGIN
+        FOR v_lock_id IN
+          SELECT id FROM (
+            (SELECT lock_id FROM tickets WHERE status = 'acquired' AND lease_expires_at <= v_now ORDER BY lease_expires_at LIMIT p_limit)
+            UNION
+            (SELECT DISTINCT lock_id FROM tickets WHERE status = 'queued' AND wait_deadline <= v_now LIMIT p_limit)
+          ) due LIMIT p_limit
+        LOOP
+          PERFORM 1 FROM locks WHERE id = v_lock_id FOR UPDATE SKIP LOCKED;
+          IF FOUND THEN
+            v_settled := mutex_settle(v_lock_id, clock_timestamp());
+            v_granted := v_granted || (v_settled->'granted');
+            v_ended := v_ended || (v_settled->'ended');
+          END IF;
+        END LOOP;
+        RETURN jsonb_build_object('outcome', 'ok', 'granted', v_granted, 'ended', v_ended);
+      END $$`;
 export const MUTEX_NEXT_WAIT_DEADLINE_V1 = `
       CREATE OR REPLACE FUNCTION mutex_next_wait_deadline(p_lock_id bigint) RETURNS timestamptz LANGUAGE sql STABLE AS $$
         SELECT min(wait_deadline) FROM tickets WHERE lock_id = p_lock_id AND status = 'queued' AND wait_deadline IS NOT NULL
@@ -507,31 +532,7 @@ export class Mutex1763800000100 implements MigrationInterface {
 
     // Reconciliation: settles every lock with something due (a lost Redis job must not keep a lock
     // held). SKIP LOCKED: a lock busy in another transaction gets settled there.
-    await q.query(`
-      CREATE FUNCTION mutex_sweep(p_limit integer) RETURNS jsonb LANGUAGE plpgsql AS $$
-      DECLARE
-        v_lock_id bigint;
-        v_now timestamptz := clock_timestamp();
-        v_settled jsonb;
-        v_granted jsonb := '[]';
-        v_ended jsonb := '[]';
-      BEGIN
-        FOR v_lock_id IN
-          SELECT id FROM (
-            (SELECT lock_id FROM tickets WHERE status = 'acquired' AND lease_expires_at <= v_now ORDER BY lease_expires_at LIMIT p_limit)
-            UNION
-            (SELECT DISTINCT lock_id FROM tickets WHERE status = 'queued' AND wait_deadline <= v_now LIMIT p_limit)
-          ) due LIMIT p_limit
-        LOOP
-          PERFORM 1 FROM locks WHERE id = v_lock_id FOR UPDATE SKIP LOCKED;
-          IF FOUND THEN
-            v_settled := mutex_settle(v_lock_id, clock_timestamp());
-            v_granted := v_granted || (v_settled->'granted');
-            v_ended := v_ended || (v_settled->'ended');
-          END IF;
-        END LOOP;
-        RETURN jsonb_build_object('outcome', 'ok', 'granted', v_granted, 'ended', v_ended);
-      END $$`);
+    await q.query(MUTEX_SWEEP_V1);
   }
 
   async down(q: QueryRunner): Promise<void> {

@@ -5,6 +5,7 @@ import {
   MUTEX_NEXT_WAIT_DEADLINE_V1,
   MUTEX_POSITION_V1,
   MUTEX_RELEASE_V1,
+  MUTEX_SWEEP_V1,
   MUTEX_TICKET_JSON_V1,
   TICKET_STATUS_INDEXES,
 } from './1763800000100-mutex';
@@ -27,7 +28,8 @@ import {
  *    and a lease length is a domain (`lease_seconds`, > 0). The audit's time index becomes a BRIN
  *    index: the trail is appended in time order, so it stays as useful for time ranges while each
  *    audit row costs one b-tree insert less.
- * 4. `mutex_batch`: several operations in one call and one transaction, so concurrent requests
+ * 4. The reconciliation sweep works: its first version failed on every run.
+ * 5. `mutex_batch`: several operations in one call and one transaction, so concurrent requests
  *    share a round trip and a commit (one WAL flush). Every operation still runs under its own
  *    lock's row lock; a batch takes its locks up front without waiting (SKIP LOCKED) and hands
  *    back the operations whose lock is busy, so one slow lock never holds up a batch's others.
@@ -245,6 +247,35 @@ export class LeanLockPath1763800000500 implements MigrationInterface {
           'ended', (v_settled->'ended') || (v_after->'ended'));
       END $$`);
 
+    // Reconciliation: settles every lock with something due. The first version selected a column
+    // its sub-query does not have and failed on every run, so only reads and BullMQ jobs settled.
+    await q.query(`
+      CREATE OR REPLACE FUNCTION mutex_sweep(p_limit integer) RETURNS jsonb LANGUAGE plpgsql AS $$
+      DECLARE
+        v_lock_id bigint;
+        v_now timestamptz := clock_timestamp();
+        v_settled jsonb;
+        v_granted jsonb := '[]';
+        v_ended jsonb := '[]';
+      BEGIN
+        FOR v_lock_id IN
+          SELECT due.lock_id FROM (
+            (SELECT lock_id FROM tickets WHERE status = 'acquired' AND lease_expires_at <= v_now ORDER BY lease_expires_at LIMIT p_limit)
+            UNION
+            (SELECT DISTINCT lock_id FROM tickets WHERE status = 'queued' AND wait_deadline <= v_now LIMIT p_limit)
+          ) due LIMIT p_limit
+        LOOP
+          -- SKIP LOCKED: a lock busy in another transaction gets settled there.
+          PERFORM 1 FROM locks WHERE id = v_lock_id FOR UPDATE SKIP LOCKED;
+          IF FOUND THEN
+            v_settled := mutex_settle(v_lock_id, clock_timestamp());
+            v_granted := v_granted || (v_settled->'granted');
+            v_ended := v_ended || (v_settled->'ended');
+          END IF;
+        END LOOP;
+        RETURN jsonb_build_object('outcome', 'ok', 'granted', v_granted, 'ended', v_ended);
+      END $$`);
+
     // One operation per array element, answered in the same order, one jsonb each:
     //   ["enqueue", repository, resource, ticketId, requesterId, requesterName, owner, source, reason,
     //               leaseSeconds, waitSeconds, idempotencyKey, try]
@@ -319,7 +350,7 @@ export class LeanLockPath1763800000500 implements MigrationInterface {
         ADD CONSTRAINT tickets_lease_duration_seconds_check CHECK (lease_duration_seconds > 0)`);
     await this.createTicketIndexes(q);
     // The first functions' SQL bodies are checked against the columns: restore them last.
-    for (const sql of [MUTEX_RELEASE_V1, MUTEX_ENQUEUE_V1, MUTEX_POSITION_V1, MUTEX_EVENT_V1, MUTEX_NEXT_WAIT_DEADLINE_V1, MUTEX_TICKET_JSON_V1]) {
+    for (const sql of [MUTEX_SWEEP_V1, MUTEX_RELEASE_V1, MUTEX_ENQUEUE_V1, MUTEX_POSITION_V1, MUTEX_EVENT_V1, MUTEX_NEXT_WAIT_DEADLINE_V1, MUTEX_TICKET_JSON_V1]) {
       await q.query(sql);
     }
     await q.query(`DROP DOMAIN lease_seconds`);
