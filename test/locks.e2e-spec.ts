@@ -395,6 +395,10 @@ describe('lease expiry', () => {
       const lateness = new Date(w.lease_start).getTime() - new Date(holder.leaseExpiresAt).getTime();
       expect(lateness).toBeGreaterThanOrEqual(0);
       expect(lateness).toBeLessThan(1_000);
+      // The sweep made those two transitions, and none of its runs failed.
+      const metrics = await (await fetch(`${swept.url}/metrics`, { headers: { authorization: `Bearer ${swept.ownerToken}` } })).text();
+      expect(Number(/^queue_mutex_sweep_transitions_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2);
+      expect(metrics).toMatch(/^queue_mutex_sweep_failures_total 0$/m);
     } finally {
       await pg.end();
       await swept.close();

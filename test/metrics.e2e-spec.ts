@@ -50,6 +50,9 @@ describe('metrics', () => {
       'queue_mutex_db_batched_operations_total',
       'queue_mutex_db_operations_run_alone_total',
       'queue_mutex_db_batches_failed_total',
+      'queue_mutex_sweeps_total',
+      'queue_mutex_sweep_failures_total',
+      'queue_mutex_sweep_transitions_total',
       'process_cpu_seconds_total',
     ]) {
       expect([name, text.includes(`# TYPE ${name} `)]).toEqual([name, true]);

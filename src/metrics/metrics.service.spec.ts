@@ -1,6 +1,7 @@
 import { HttpAdapterHost } from '@nestjs/core';
 import { Ticket } from '../mutex/domain/ticket';
 import { MutexEventBus } from '../mutex/mutex-event-bus';
+import { LockSweeper } from '../mutex/lock-sweeper.service';
 import { MutexRepository } from '../mutex/mutex.repository';
 import { LockGaugesRepository } from './lock-gauges.repository';
 import { MetricsService } from './metrics.service';
@@ -29,7 +30,8 @@ describe('MetricsService', () => {
   } as unknown as LockGaugesRepository;
   const batchStats = { batches: 3, operations: 17, largest: 9, ranAlone: 2, failed: 1 };
   const locks = { batchStats: () => batchStats } as unknown as MutexRepository;
-  const metrics = new MetricsService(bus, gauges, host, locks);
+  const sweeper = { stats: { runs: 7, failures: 1, transitions: 4 } } as unknown as LockSweeper;
+  const metrics = new MetricsService(bus, gauges, host, locks, sweeper);
   metrics.onModuleInit();
   afterAll(() => metrics.onModuleDestroy());
 
@@ -83,5 +85,12 @@ describe('MetricsService', () => {
     batchStats.batches = 5;
     text = await metrics.registry.metrics();
     expect(text).toContain('queue_mutex_db_batches_total 5');
+  });
+
+  it('reports the reconciliation sweep: runs, failures and the transitions it made', async () => {
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('queue_mutex_sweeps_total 7');
+    expect(text).toContain('queue_mutex_sweep_failures_total 1');
+    expect(text).toContain('queue_mutex_sweep_transitions_total 4');
   });
 });

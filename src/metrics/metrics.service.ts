@@ -5,6 +5,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { Ticket } from '../mutex/domain/ticket';
 import { MutexEventBus } from '../mutex/mutex-event-bus';
 import { BatchStats } from '../mutex/lock-call-batcher';
+import { LockSweeper } from '../mutex/lock-sweeper.service';
 import { MutexRepository } from '../mutex/mutex.repository';
 import { LockGaugesRepository } from './lock-gauges.repository';
 
@@ -64,6 +65,11 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
   private readonly ranAlone = new Counter({ name: 'queue_mutex_db_operations_run_alone_total', help: 'Batched lock operations handed back because their lock was busy, then run on their own', registers: [this.registry], collect: this.fromBatchStats((s) => s.ranAlone) });
   private readonly failedBatches = new Counter({ name: 'queue_mutex_db_batches_failed_total', help: 'Batches that failed as a whole (a lock wait timed out, an error); their operations then ran on their own', registers: [this.registry], collect: this.fromBatchStats((s) => s.failed) });
 
+  // The reconciliation sweep's own health: a sweep that keeps failing leaves lost Redis jobs unsettled.
+  private readonly sweeps = new Counter({ name: 'queue_mutex_sweeps_total', help: 'Reconciliation sweeps run by this instance', registers: [this.registry], collect: this.fromSweeper((s) => s.runs) });
+  private readonly sweepFailures = new Counter({ name: 'queue_mutex_sweep_failures_total', help: 'Reconciliation sweeps that failed (alert on any increase)', registers: [this.registry], collect: this.fromSweeper((s) => s.failures) });
+  private readonly sweepTransitions = new Counter({ name: 'queue_mutex_sweep_transitions_total', help: 'Expiries, wait time-outs and grants made by the sweep (a lost or late timer job)', registers: [this.registry], collect: this.fromSweeper((s) => s.transitions) });
+
   private readonly listeners = {
     queued: (t: Ticket) => this.queued.inc({ source: t.source }),
     granted: (t: Ticket) => {
@@ -83,6 +89,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     private readonly gauges: LockGaugesRepository,
     private readonly adapterHost: HttpAdapterHost,
     private readonly locks: MutexRepository,
+    private readonly sweeper: LockSweeper,
   ) {
     collectDefaultMetrics({ register: this.registry });
     // Every series exists from the start, so rate() and alerts see a zero instead of nothing.
@@ -118,11 +125,21 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
 
   /** A counter's collect(): its value is the repository's running total. */
   private fromBatchStats(pick: (s: BatchStats) => number) {
-    const service = this;
+    return this.runningTotal(() => {
+      const stats = this.locks?.batchStats();
+      return stats ? pick(stats) : 0;
+    });
+  }
+
+  /** A counter's collect(): its value is the sweeper's running total. */
+  private fromSweeper(pick: (s: LockSweeper['stats']) => number) {
+    return this.runningTotal(() => (this.sweeper ? pick(this.sweeper.stats) : 0));
+  }
+
+  private runningTotal(read: () => number) {
     return function (this: Counter) {
-      const stats = service.locks?.batchStats();
       this.reset();
-      if (stats) this.inc(pick(stats));
+      this.inc(read());
     };
   }
 

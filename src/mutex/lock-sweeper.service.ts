@@ -10,6 +10,8 @@ import { MutexService } from './mutex.service';
 @Injectable()
 export class LockSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(LockSweeper.name);
+  /** Sweeps run, sweeps that failed, transitions they made (leases expired, waiters timed out, grants). */
+  readonly stats = { runs: 0, failures: 0, transitions: 0 };
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
 
@@ -21,7 +23,10 @@ export class LockSweeper implements OnApplicationBootstrap, OnApplicationShutdow
   onApplicationBootstrap(): void {
     const tick = () => {
       this.running = this.runOnce()
-        .catch((err) => this.logger.warn(`sweep failed: ${err.message}`))
+        .catch((err) => {
+          this.stats.failures++;
+          this.logger.warn(`sweep failed: ${err.message}`);
+        })
         .finally(() => {
           this.running = undefined;
           if (this.timer !== null) this.timer = setTimeout(tick, this.config.SWEEP_INTERVAL_MS);
@@ -31,11 +36,13 @@ export class LockSweeper implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   async runOnce(): Promise<number> {
+    this.stats.runs++;
     let total = 0;
     // Drain in batches when a lot came due at once (e.g. after an outage).
     for (let i = 0; i < 50; i++) {
       const n = await this.mutex.sweep(200);
       total += n;
+      this.stats.transitions += n;
       if (n < 200) break;
     }
     return total;
