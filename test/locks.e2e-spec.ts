@@ -338,7 +338,7 @@ describe('lease expiry', () => {
   const path = (resource: string, ...rest: string[]) => ['/sfp/api/locks', enc(REPO), enc(resource), ...rest].join('/');
 
   beforeAll(async () => {
-    // A slow sweep, so the first test proves the BullMQ job (not the sweep) fired on time.
+    // A slow sweep, so the timer tests prove the BullMQ jobs (not the sweep) fired on time.
     cluster = await startCluster(1, { SWEEP_INTERVAL_MS: '30000' });
     api = http(cluster.url, cluster.ownerToken);
   });
@@ -352,16 +352,46 @@ describe('lease expiry', () => {
     return { holder, waiter };
   };
 
+  /** A ticket's row as stored: read from PostgreSQL directly, because a read through the API settles the lock itself. */
+  const stored = async (databaseUrl: string, id: string, until: (row: any) => boolean) => {
+    const pg = new Client({ connectionString: databaseUrl });
+    await pg.connect();
+    try {
+      const read = async () => (await pg.query('SELECT status, release_reason, released_by, lease_start, released_at FROM tickets WHERE id = $1', [id])).rows[0];
+      let row = await read();
+      for (let i = 0; i < 100 && !until(row); i++) {
+        await sleep(25);
+        row = await read();
+      }
+      return row;
+    } finally {
+      await pg.end();
+    }
+  };
+
   it('expires a dead holder through its BullMQ job and grants the waiter within 100 ms of the lease end', async () => {
     const { holder, waiter } = await holdAndWait('expiry-job');
-    const r = await api.post(path('expiry-job', waiter.id, 'acquire') + '?waitSeconds=10');
-    expect(r.body.acquired).toBe(true);
-    const lateness = new Date(r.body.ticket.leaseStart).getTime() - new Date(holder.leaseExpiresAt).getTime();
+    // Nobody reads the lock and the sweep is 30 s away: only the lease job can end the lease on time.
+    const w = await stored(cluster.databaseUrl, waiter.id, (row) => row.status === 'acquired');
+    expect(w.status).toBe('acquired');
+    const lateness = new Date(w.lease_start).getTime() - new Date(holder.leaseExpiresAt).getTime();
     expect(lateness).toBeGreaterThanOrEqual(0);
     expect(lateness).toBeLessThan(100);
+    const r = await api.post(path('expiry-job', waiter.id, 'acquire'));
+    expect(r.body.acquired).toBe(true);
+    expect(r.body.ticket.fencingToken).toBe(holder.fencingToken + 1);
     const old = await api.get(path('expiry-job', holder.id));
     expect(old.body).toMatchObject({ status: 'released', releaseReason: 'expired' });
-    expect(r.body.ticket.fencingToken).toBe(holder.fencingToken + 1);
+  });
+
+  it('ends a wait past its waitTimeoutSeconds through its BullMQ job, with nobody reading the lock', async () => {
+    await api.post('/sfp/api/locks', { repository: REPO, resource: 'wait-job', leaseDurationSeconds: 30 });
+    const waiter = (await api.post('/sfp/api/locks', { repository: REPO, resource: 'wait-job', leaseDurationSeconds: 30, waitTimeoutSeconds: 1 })).body;
+    const w = await stored(cluster.databaseUrl, waiter.id, (row) => row.status === 'released');
+    expect(w).toMatchObject({ status: 'released', release_reason: 'timed_out', released_by: 'system' });
+    const late = new Date(w.released_at).getTime() - new Date(waiter.waitTimeoutAt).getTime();
+    expect(late).toBeGreaterThanOrEqual(0);
+    expect(late).toBeLessThan(200);
   });
 
   it('still expires the lease after Redis lost its jobs: the sweep catches it, with nobody reading the lock', async () => {
