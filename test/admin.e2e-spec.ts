@@ -108,10 +108,11 @@ describe('admin: resources overview, stuck view, audit trail', () => {
       expect([q, res.status]).toEqual([q, 400]);
       expect(res.body.message).toMatch(new RegExp(q.split('=')[0]));
     }
-    for (const q of ['from=notadate', 'to=2026-13-45', 'type=bogus', 'type=granted,nope', 'cursor=abc', 'cursor=-1', 'limit=-1', 'from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z']) {
+    for (const q of ['from=notadate', 'to=2026-13-45', 'type=bogus', 'type=granted,nope', 'cursor=abc', 'cursor=-1', 'limit=-1', 'from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z', 'actor=a%00b', 'actor=a%0Ab']) {
       const res = await c.get(`/sfp/api/admin/events?${q}`);
       expect([q, res.status]).toEqual([q, 400]);
     }
+    expect((await c.get('/sfp/api/admin/events?actor=a%00b')).body.message).toMatch(/actor/);
     expect((await c.get('/sfp/api/admin/stuck?limit=-1')).status).toBe(400);
     expect((await http(cluster.url).get('/sfp/api/admin/resources')).status).toBe(401);
     expect((await http(cluster.url).get('/sfp/api/admin/events')).status).toBe(401);

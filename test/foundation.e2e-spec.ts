@@ -96,6 +96,11 @@ describe('foundation: health, auth, users, errors', () => {
     const longName = await owner.post('/sfp/api/users', { name: 'x'.repeat(5000), role: 'member' });
     expect(longName.status).toBe(400);
     expect(longName.body.message).toMatch(/name/);
+    for (const name of ['two\nlines', 'nul\u0000byte']) {
+      const controlChars = await owner.post('/sfp/api/users', { name, role: 'member' });
+      expect({ name, status: controlChars.status }).toEqual({ name, status: 400 });
+      expect(controlChars.body.message).toMatch(/name must not contain control characters/);
+    }
     const wrongType = await owner.post('/sfp/api/users', { name: 42, role: 'member', repositories: 'org/*' });
     expect(wrongType.status).toBe(400);
     expect(wrongType.body.message).toMatch(/name/);

@@ -238,6 +238,7 @@ describe('sfp Locks API', () => {
       [{ repository: REPO, resource: 'r', leaseDurationSeconds: 5, waitTimeoutSeconds: 1.5 }, /waitTimeoutSeconds/],
       [{ repository: REPO, resource: 'r', leaseDurationSeconds: 5, reason: 'x'.repeat(501) }, /reason/],
       [{ repository: REPO, resource: 'r', leaseDurationSeconds: 5, reason: 7 }, /reason/],
+      [{ repository: REPO, resource: 'r', leaseDurationSeconds: 5, reason: 'a\u0000b' }, /reason/],
     ];
     for (const [body, field] of cases) {
       const r = await api.post('/sfp/api/locks', body);

@@ -1,4 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { DatabaseError } from 'pg';
 import { QueryFailedError } from 'typeorm';
 import { DaprError, daprCodeForStatus, isDaprPath } from './dapr-error';
 import { isUnavailableError } from './unavailable';
@@ -52,9 +53,11 @@ export class HttpExceptionFilter implements ExceptionFilter {
       const status = HttpStatus.SERVICE_UNAVAILABLE;
       return { status, body: { statusCode: status, message: 'Service unavailable: the database or Redis cannot be reached; retry shortly', error: 'Service Unavailable' } };
     }
-    if (exception instanceof QueryFailedError && /^22/.test((exception as { code?: string }).code ?? '')) {
-      // Data exceptions (bad number, out of range) come from input our validation let through.
-      return { status: 400, body: { statusCode: 400, message: 'Invalid input value', error: 'Bad Request' } };
+    const sqlState = (exception as { code?: string })?.code ?? '';
+    if ((exception instanceof QueryFailedError || exception instanceof DatabaseError) && /^22/.test(sqlState)) {
+      // Data exceptions (bad number, out of range, a NUL in text) come from input our validation let through.
+      const message = sqlState === '22021' || sqlState === '22P05' ? 'Text must not contain NUL (\\u0000) characters' : 'Invalid input value';
+      return { status: 400, body: { statusCode: 400, message, error: 'Bad Request' } };
     }
     this.logger.error({ err: exception, requestId: req.id }, `${req.method} ${req.url} failed`);
     return { status: 500, body: { statusCode: 500, message: 'Internal server error', error: 'Internal Server Error', requestId: req.id } };

@@ -67,7 +67,7 @@ function withTicket<O extends string>(raw: Raw): LockChange & { outcome: O; tick
   return { ...change(raw), outcome: raw.outcome as O, ticket: raw.ticket ? ticketFromRow(raw.ticket) : undefined };
 }
 
-/** The batch key of a lock: batches take lock rows in this order. */
+/** The batch key of a lock: a batch lists its operations in this order (stable, so each lock keeps its arrival order). */
 const lockKey = (repository: string, resource: string) => `${repository}\u0000${resource}`;
 
 /**

@@ -19,7 +19,7 @@ export class EventsQueryDto {
   resource?: string;
 
   @ApiPropertyOptional({ description: 'Actor: a user id (UUID) or a name (`system` for expiries and time-outs)' })
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(200)
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(200) @Matches(PRINTABLE, { message: 'actor must not contain control characters' })
   actor?: string;
 
   @ApiPropertyOptional({ description: `Comma-separated event types: ${EVENT_TYPES.join(', ')}`, example: 'granted,expired' })

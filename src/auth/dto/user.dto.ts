@@ -18,6 +18,7 @@ export class CreateUserDto {
   @IsString()
   @IsNotEmpty()
   @MaxLength(200)
+  @Matches(/^[^\u0000-\u001f\u007f]+$/, { message: 'name must not contain control characters' })
   name: string;
 
   @ApiProperty({ enum: ROLES, example: 'application' })

@@ -30,6 +30,8 @@ export class QueueLockDto {
   @IsOptional()
   @IsString()
   @MaxLength(500)
+  // Free text may span lines, but PostgreSQL cannot store a NUL character.
+  @Matches(/^[^\u0000]*$/, { message: 'reason must not contain NUL (\\u0000) characters' })
   reason?: string;
 
   @ApiPropertyOptional({ example: 3600, description: 'Give up the place in the queue after this many seconds of waiting' })
