@@ -21,7 +21,7 @@ import { EtcdHandle, findEtcd, startEtcd } from './etcd';
 import { profileMarkdown, summarizeProfile } from './profile';
 import { checkSafety, LoadOptions, LoadResult, mergeResults, SafetyVerdict } from './runner';
 import { ROOT, ServiceHandle, startService } from './service';
-import { cpuMsOfCommand, fmt, fmtInt, machineBusyMs, processCpuMs, summary } from './stats';
+import { cpuMsOfCommand, fmt, fmtInt, machineBusyMs, parentPid, processCpuMs, reapedChildrenCpuMs, summary } from './stats';
 import { ContendedResult, EtcdWorkloads, LatenessResult, ServiceWorkloads } from './workloads';
 
 const num = (name: string, def: number) => {
@@ -298,6 +298,10 @@ function measurer(service: ServiceHandle, etcd: EtcdHandle | undefined) {
       return m;
     };
     const pgBefore = await pgCpu();
+    // Backends that exit during the workload (the pool closes idle connections) are counted
+    // through the postmaster's reaped-children CPU.
+    const postmaster = [...pgBefore.keys()].map(parentPid).find((p) => p !== undefined);
+    const reapedBefore = reapedChildrenCpuMs(postmaster);
     const sqlBefore = DIAG ? await pgFunctionStats(service.databaseUrl).catch(() => undefined) : undefined;
     if (profile) await service.toggleProfile();
     const before = {
@@ -321,9 +325,16 @@ function measurer(service: ServiceHandle, etcd: EtcdHandle | undefined) {
       const file = await service.toggleProfile();
       if (file) profiles.push(file);
     }
-    // Backends alive at the end; those opened during the workload count from zero.
+    // Backends alive at the end (those opened during the workload count from zero), plus those that
+    // exited meanwhile (from the moment the workload started: their CPU before it is taken off).
     let pgMs = 0;
-    for (const [pid, ms] of await pgCpu()) if (Number.isFinite(ms)) pgMs += ms - (pgBefore.get(pid) ?? 0);
+    const pgAfter = await pgCpu();
+    for (const [pid, ms] of pgAfter) if (Number.isFinite(ms)) pgMs += ms - (pgBefore.get(pid) ?? 0);
+    const reaped = reapedChildrenCpuMs(postmaster) - reapedBefore;
+    if (Number.isFinite(reaped) && reaped > 0) {
+      const exitedBefore = [...pgBefore].filter(([pid]) => !pgAfter.has(pid)).reduce((sum, [, ms]) => sum + (Number.isFinite(ms) ? ms : 0), 0);
+      pgMs += Math.max(0, reaped - exitedBefore);
+    }
     service.assertAlive();
     const finite = (x: number) => (Number.isFinite(x) ? x : 0);
     const cpu: Cpu = {

@@ -44,6 +44,30 @@ export function processCpuMs(pid: number | undefined): number {
   }
 }
 
+/** CPU ms of a process's children that have exited and been reaped (cutime + cstime), and its parent pid. */
+export function reapedChildrenCpuMs(pid: number | undefined): number {
+  if (!pid) return NaN;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const stat: string = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // cutime is field 16, cstime field 17 (1-based)
+    return ((Number(fields[13]) + Number(fields[14])) * 1000) / clockTicks();
+  } catch {
+    return NaN;
+  }
+}
+
+export function parentPid(pid: number): number | undefined {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const stat: string = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 let ticksPerSecond: number | undefined;
 function clockTicks(): number {
   if (ticksPerSecond === undefined) {
