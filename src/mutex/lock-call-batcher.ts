@@ -119,8 +119,10 @@ export class LockCallBatcher<R> {
           for (const c of batch) c.reject(err);
           return;
         }
-        // Nothing of the batch was committed: run each operation on its own.
+        // Nothing of the batch was committed: run each operation on its own, off the lane, as
+        // operations handed back unrun do.
         this.stats.failed++;
+        release();
         await runEachAlone(batch);
         return;
       }
