@@ -29,43 +29,34 @@ export function fmtInt(n: number): string {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** CPU time (user + system) of a process in ms, from /proc; NaN if unavailable. */
-export function processCpuMs(pid: number | undefined): number {
-  if (!pid) return NaN;
+/** The fields of /proc/<pid>/stat after the command name: [0] is field 3 (state). Null if gone. */
+function procStat(pid: number | undefined): string[] | null {
+  if (!pid) return null;
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const stat: string = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is field 3 (state); utime is field 14, stime field 15 (1-based)
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return (ticks * 1000) / clockTicks();
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
-    return NaN;
+    return null;
   }
 }
 
-/** CPU ms of a process's children that have exited and been reaped (cutime + cstime), and its parent pid. */
+/** CPU time (user + system) of a process in ms, from /proc; NaN if unavailable. */
+export function processCpuMs(pid: number | undefined): number {
+  const fields = procStat(pid);
+  // utime is field 14, stime field 15 (1-based)
+  return fields ? ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks() : NaN;
+}
+
+/** CPU ms of a process's children that have exited and been reaped (cutime + cstime). */
 export function reapedChildrenCpuMs(pid: number | undefined): number {
-  if (!pid) return NaN;
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const stat: string = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // cutime is field 16, cstime field 17 (1-based)
-    return ((Number(fields[13]) + Number(fields[14])) * 1000) / clockTicks();
-  } catch {
-    return NaN;
-  }
+  const fields = procStat(pid);
+  // cutime is field 16, cstime field 17 (1-based)
+  return fields ? ((Number(fields[13]) + Number(fields[14])) * 1000) / clockTicks() : NaN;
 }
 
 export function parentPid(pid: number): number | undefined {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const stat: string = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) || undefined;
-  } catch {
-    return undefined;
-  }
+  return Number(procStat(pid)?.[1]) || undefined;
 }
 
 let ticksPerSecond: number | undefined;
