@@ -91,6 +91,10 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(50) @Max(60_000)
   SWEEP_INTERVAL_MS = 1_000;
 
+  /** How often a long-polling acquire re-reads its ticket even without a wake-up (a lost pub/sub message costs at most this). */
+  @Transform(toInt) @IsInt() @Min(100) @Max(60_000)
+  LONG_POLL_RECHECK_MS = 1_000;
+
   /** Period of the BullMQ job that deletes expired Dapr state rows (reads already hide them). */
   @Transform(toInt) @IsInt() @Min(100) @Max(86_400_000)
   STATE_TTL_PURGE_INTERVAL_MS = 60_000;

@@ -30,12 +30,12 @@ export class Wakeups implements OnModuleInit, BeforeApplicationShutdown {
     this.redis.onReconnect(() => [...this.waiters.keys()].forEach((id) => this.fire(id)));
   }
 
-  /** Answers every long-poll now and waits (briefly) until they are sent, before the HTTP server closes. */
   /** Shutting down: long-polls answer with what they have instead of waiting on. */
   get closing(): boolean {
     return this.lifecycle.closing;
   }
 
+  /** Answers every long-poll now and waits (briefly) until they are sent, before the HTTP server closes. */
   async beforeApplicationShutdown(): Promise<void> {
     this.lifecycle.closing = true;
     [...this.waiters.keys()].forEach((id) => this.fire(id));
