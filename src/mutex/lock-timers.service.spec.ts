@@ -1,6 +1,25 @@
 import { Queue } from 'bullmq';
+import { RedisService } from '../redis/redis.service';
 import { Ticket } from './domain/ticket';
 import { LockTimers } from './lock-timers.service';
+
+/** Pub/sub between the instances of one test, as Redis would carry it. */
+function redisBus() {
+  const handlers = new Map<string, ((message: string) => void)[]>();
+  const published: string[] = [];
+  const connect = () =>
+    ({
+      key: (...parts: string[]) => ['test', ...parts].join(':'),
+      subscribe: async (channel: string, handler: (message: string) => void) => {
+        handlers.set(channel, [...(handlers.get(channel) ?? []), handler]);
+      },
+      publish: async (channel: string, message: string) => {
+        published.push(message);
+        for (const h of handlers.get(channel) ?? []) h(message);
+      },
+    }) as unknown as RedisService;
+  return { connect, published };
+}
 
 /** Records what would be written to Redis: the point is which calls happen, and when. */
 function recordingQueue() {
@@ -32,7 +51,7 @@ describe('LockTimers', () => {
 
   it('a lease that ends within the flush delay never reaches Redis', async () => {
     const { queue, calls } = recordingQueue();
-    const timers = new LockTimers(queue);
+    const timers = new LockTimers(queue, redisBus().connect());
     const t = granted('a', 60_000);
     timers.armLease(t);
     await jest.advanceTimersByTimeAsync(30);
@@ -43,7 +62,7 @@ describe('LockTimers', () => {
 
   it('writes a lease once it has waited the flush delay, due at the lease end; its release then removes it', async () => {
     const { queue, calls } = recordingQueue();
-    const timers = new LockTimers(queue);
+    const timers = new LockTimers(queue, redisBus().connect());
     const t = granted('a', 60_000);
     timers.armLease(t);
     await jest.advanceTimersByTimeAsync(49);
@@ -57,7 +76,7 @@ describe('LockTimers', () => {
 
   it('writes old timers in one batch and leaves younger ones for the next', async () => {
     const { queue, calls } = recordingQueue();
-    const timers = new LockTimers(queue);
+    const timers = new LockTimers(queue, redisBus().connect());
     timers.armLease(granted('a', 60_000));
     timers.armLease(granted('b', 60_000));
     await jest.advanceTimersByTimeAsync(30);
@@ -70,9 +89,125 @@ describe('LockTimers', () => {
 
   it('writes every pending timer at shutdown, however young', async () => {
     const { queue, calls } = recordingQueue();
-    const timers = new LockTimers(queue);
+    const timers = new LockTimers(queue, redisBus().connect());
     timers.armLease(granted('a', 60_000));
     await timers.beforeApplicationShutdown();
     expect(calls.map((c) => c.ids)).toEqual([['lease-a']]);
+  });
+
+  describe('in-process timers', () => {
+    const withChecks = () => {
+      const { queue, calls } = recordingQueue();
+      const timers = new LockTimers(queue, redisBus().connect());
+      const checked: { id: string; at: number }[] = [];
+      timers.onDue(async (id) => void checked.push({ id, at: Date.now() }));
+      return { timers, calls, checked };
+    };
+
+    it('checks the ticket on this instance 2 ms after its lease end, without waiting for Redis', async () => {
+      const { timers, checked } = withChecks();
+      const t = granted('a', 1_000);
+      const end = t.leaseExpiresAt!.getTime();
+      timers.armLease(t);
+      await jest.advanceTimersByTimeAsync(1_001);
+      expect(checked).toEqual([]);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(checked).toEqual([{ id: 'a', at: end + 2 }]);
+      await jest.advanceTimersByTimeAsync(10_000);
+      expect(checked).toHaveLength(1);
+    });
+
+    it('checks a wait limit on time too', async () => {
+      const { timers, checked } = withChecks();
+      const t = { id: 'w', status: 'queued', leaseStart: null, leaseExpiresAt: null, waitDeadline: new Date(Date.now() + 5_000) } as unknown as Ticket;
+      timers.armWait(t);
+      await jest.advanceTimersByTimeAsync(5_002);
+      expect(checked.map((c) => c.id)).toEqual(['w']);
+    });
+
+    it('a released ticket is never checked', async () => {
+      const { timers, checked } = withChecks();
+      const t = granted('a', 1_000);
+      timers.armLease(t);
+      await jest.advanceTimersByTimeAsync(500);
+      timers.disarm(t);
+      await jest.advanceTimersByTimeAsync(5_000);
+      expect(checked).toEqual([]);
+    });
+
+    it('a renewal moves the check to the new lease end', async () => {
+      const { timers, checked } = withChecks();
+      const t = granted('a', 1_000);
+      timers.armLease(t);
+      await jest.advanceTimersByTimeAsync(500);
+      const renewed = { ...t, leaseExpiresAt: new Date(Date.now() + 3_000) } as Ticket;
+      await timers.moveLease(renewed);
+      await jest.advanceTimersByTimeAsync(2_999);
+      expect(checked).toEqual([]);
+      await jest.advanceTimersByTimeAsync(3);
+      expect(checked.map((c) => c.at)).toEqual([renewed.leaseExpiresAt!.getTime() + 2]);
+    });
+
+    it('a deadline beyond setTimeout\'s range fires at its time, not at once', async () => {
+      const { timers, checked } = withChecks();
+      const t = granted('a', 30 * 86_400_000);
+      timers.armLease(t);
+      await jest.advanceTimersByTimeAsync(25 * 86_400_000);
+      expect(checked).toEqual([]);
+      await jest.advanceTimersByTimeAsync(5 * 86_400_000 + 2);
+      expect(checked.map((c) => c.at)).toEqual([t.leaseExpiresAt!.getTime() + 2]);
+    });
+
+    it('stops at shutdown, leaving its deadlines to Redis and the sweep', async () => {
+      const { timers, calls, checked } = withChecks();
+      timers.armLease(granted('a', 1_000));
+      await timers.beforeApplicationShutdown();
+      await jest.advanceTimersByTimeAsync(5_000);
+      expect(checked).toEqual([]);
+      expect(calls.map((c) => c.ids)).toEqual([['lease-a']]);
+    });
+
+    it('a failed check is logged, not thrown', async () => {
+      const { queue } = recordingQueue();
+      const timers = new LockTimers(queue, redisBus().connect());
+      timers.onDue(async () => {
+        throw new Error('database unavailable');
+      });
+      const warn = jest.spyOn((timers as unknown as { logger: { warn: () => void } }).logger, 'warn').mockImplementation(() => undefined);
+      timers.armLease(granted('a', 100));
+      await jest.advanceTimersByTimeAsync(200);
+      expect(warn).toHaveBeenCalledWith(expect.stringContaining('database unavailable'));
+    });
+
+    it('a stopping instance hands its near deadlines to the others, which check them on time', async () => {
+      const bus = redisBus();
+      const stopping = new LockTimers(recordingQueue().queue, bus.connect());
+      const other = new LockTimers(recordingQueue().queue, bus.connect());
+      const checked: { by: string; id: string; at: number }[] = [];
+      stopping.onDue(async (id) => void checked.push({ by: 'stopping', id, at: Date.now() }));
+      other.onDue(async (id) => void checked.push({ by: 'other', id, at: Date.now() }));
+      await Promise.all([stopping.onModuleInit(), other.onModuleInit()]);
+      const near = granted('near', 1_000);
+      stopping.armLease(near);
+      stopping.armLease(granted('far', 2 * 3_600_000)); // left to BullMQ
+      await stopping.beforeApplicationShutdown();
+      expect(bus.published.map((m) => JSON.parse(m).map((d: { ticketId: string }) => d.ticketId))).toEqual([['near']]);
+      await jest.advanceTimersByTimeAsync(120_000);
+      expect(checked).toEqual([{ by: 'other', id: 'near', at: near.leaseExpiresAt!.getTime() + 2 }]);
+    });
+
+    it('ignores hand-over messages it cannot read', async () => {
+      const bus = redisBus();
+      const timers = new LockTimers(recordingQueue().queue, bus.connect());
+      const checked: string[] = [];
+      timers.onDue(async (id) => void checked.push(id));
+      await timers.onModuleInit();
+      const redis = bus.connect();
+      for (const junk of ['not json', '{"a":1}', '[null, 3, {"jobId": 1}]', JSON.stringify([{ jobId: 'lease-x', ticketId: 'x', at: 'soon' }])]) {
+        await redis.publish(redis.key('lock-timers-hand-over'), junk);
+      }
+      await jest.advanceTimersByTimeAsync(120_000);
+      expect(checked).toEqual([]);
+    });
   });
 });

@@ -1,17 +1,36 @@
 import { InjectQueue } from '@nestjs/bullmq';
-import { BeforeApplicationShutdown, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { JobsOptions, Queue } from 'bullmq';
+import { RedisService } from '../redis/redis.service';
 import { Ticket } from './domain/ticket';
 import { JOB_CHECK_TICKET, leaseJobId, LOCK_TIMERS_QUEUE, waitJobId } from './mutex.constants';
 
 /** How long a new timer waits in memory before it is written to Redis (with others, in one batch). */
 const FLUSH_MS = 50;
+/** A check fires this many ms after the deadline: a little late rather than early, since the database clock decides. */
+const LATE_MS = 2;
+/** setTimeout's longest delay; a longer one is re-armed when it fires. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+/**
+ * A stopping instance hands the in-process timers due within this window to the others. Later
+ * ones are safe with BullMQ alone: an idle worker re-reads the delayed set at least every 10 s.
+ */
+const HAND_OVER_MS = 60_000;
+/** Shutdown waits this long at most for Redis (it may be the reason we are stopping). */
+const SHUTDOWN_WAIT_MS = 2_000;
 
-interface PendingJob {
+interface Deadline {
   jobId: string;
   ticketId: string;
   at: number;
+}
+
+interface PendingJob extends Deadline {
   armedAt: number;
+}
+
+interface LocalTimer extends Deadline {
+  timer: NodeJS.Timeout;
 }
 
 /**
@@ -19,21 +38,45 @@ interface PendingJob {
  * a re-check in PostgreSQL, so a stale or duplicate job changes nothing, and a lost one is
  * caught by the sweep. Calls never throw: Redis being down must not fail a lock operation.
  *
+ * Each deadline is also kept as an in-process timer on the instance that armed it, which runs
+ * the same check on time. BullMQ alone is up to 1/hz late (100 ms with Redis's default hz 10):
+ * an idle Redis wakes its blocked worker only on its server tick. The BullMQ job stays the
+ * durable copy for when this instance dies; whichever check runs second finds nothing to do,
+ * and the first one's disarm removes the job while it is still delayed. A stopping instance
+ * publishes its near deadlines and the others keep them: BullMQ wakes for a delayed job only
+ * the worker that took its marker, which may be the one stopping.
+ *
  * A new timer is written to Redis once it has waited FLUSH_MS in memory (with the others due
  * then, in one batch), so a ticket that ends within FLUSH_MS of its grant costs no Redis call at
  * all: most short holds never touch Redis. Safe because leases and wait limits last at least a
  * second, and the sweep covers an instance that dies with timers still in memory.
  */
 @Injectable()
-export class LockTimers implements BeforeApplicationShutdown, OnModuleDestroy {
+export class LockTimers implements OnModuleInit, BeforeApplicationShutdown, OnModuleDestroy {
   private readonly logger = new Logger(LockTimers.name);
   private readonly pending = new Map<string, PendingJob>();
+  private readonly local = new Map<string, LocalTimer>();
+  private due?: (ticketId: string) => Promise<void>;
+  private readonly handOverChannel: string;
   private flushTimer?: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
   private readonly jobOptions: JobsOptions = { removeOnComplete: true, removeOnFail: true, attempts: 3, backoff: { type: 'fixed', delay: 100 } };
 
-  constructor(@InjectQueue(LOCK_TIMERS_QUEUE) private readonly queue: Queue) {
+  constructor(
+    @InjectQueue(LOCK_TIMERS_QUEUE) private readonly queue: Queue,
+    private readonly redis: RedisService,
+  ) {
     queue.on('error', (err) => this.logger.warn(`lock timers queue: ${err.message}`));
+    this.handOverChannel = redis.key('lock-timers-hand-over');
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.redis.subscribe(this.handOverChannel, (message) => this.takeOver(message));
+  }
+
+  /** Who settles a ticket whose in-process timer fired (the mutex service's check). */
+  onDue(handler: (ticketId: string) => Promise<void>): void {
+    this.due = handler;
   }
 
   /** A ticket was granted: arm its lease timer. */
@@ -51,6 +94,7 @@ export class LockTimers implements BeforeApplicationShutdown, OnModuleDestroy {
     if (!ticket.leaseExpiresAt) return;
     const jobId = leaseJobId(ticket.id);
     this.pending.delete(jobId);
+    this.armLocal(jobId, ticket.id, ticket.leaseExpiresAt.getTime());
     try {
       await this.queue.remove(jobId);
       await this.queue.add(JOB_CHECK_TICKET, { ticketId: ticket.id }, { ...this.jobOptions, jobId, delay: this.delayUntil(ticket.leaseExpiresAt.getTime()) });
@@ -64,6 +108,7 @@ export class LockTimers implements BeforeApplicationShutdown, OnModuleDestroy {
     const ids: string[] = [];
     if (ticket.waitDeadline) ids.push(waitJobId(ticket.id));
     if (which === 'all' && ticket.leaseStart) ids.push(leaseJobId(ticket.id));
+    for (const id of ids) this.disarmLocal(id);
     const written = ids.filter((id) => !this.pending.delete(id));
     if (written.length === 0) return;
     Promise.all(written.map((id) => this.queue.remove(id))).catch((err) => this.logger.warn(`disarm ${ticket.id}: ${err.message}`));
@@ -73,6 +118,40 @@ export class LockTimers implements BeforeApplicationShutdown, OnModuleDestroy {
     this.pending.delete(jobId); // re-armed: to the back, so the map stays in arming order
     this.pending.set(jobId, { jobId, ticketId, at: at.getTime(), armedAt: Date.now() });
     if (!this.flushTimer) this.flushTimer = setTimeout(() => void this.flush(), FLUSH_MS);
+    this.armLocal(jobId, ticketId, at.getTime());
+  }
+
+  private armLocal(jobId: string, ticketId: string, at: number): void {
+    if (!this.due) return;
+    this.disarmLocal(jobId);
+    const timer = setTimeout(() => {
+      if (Date.now() < at + LATE_MS) return this.armLocal(jobId, ticketId, at); // a capped delay, or fired early
+      this.local.delete(jobId);
+      this.due?.(ticketId).catch((err) => this.logger.warn(`check ${ticketId} (its BullMQ job and the sweep will retry): ${err.message}`));
+    }, Math.min(Math.max(at + LATE_MS - Date.now(), 0), MAX_TIMEOUT_MS));
+    timer.unref(); // the durable copies are in Redis and PostgreSQL: never keep the process alive
+    this.local.set(jobId, { jobId, ticketId, at, timer });
+  }
+
+  private disarmLocal(jobId: string): void {
+    const local = this.local.get(jobId);
+    if (local === undefined) return;
+    clearTimeout(local.timer);
+    this.local.delete(jobId);
+  }
+
+  /** Another instance is stopping: keep its near deadlines (a duplicate check changes nothing). */
+  private takeOver(message: string): void {
+    let deadlines: unknown;
+    try {
+      deadlines = JSON.parse(message);
+    } catch {
+      return;
+    }
+    if (!Array.isArray(deadlines)) return;
+    for (const d of deadlines as Partial<Deadline>[]) {
+      if (typeof d?.jobId === 'string' && typeof d.ticketId === 'string' && Number.isFinite(d.at)) this.armLocal(d.jobId, d.ticketId, d.at!);
+    }
   }
 
   /** Writes the pending timers that have waited FLUSH_MS (with `all`, every one) in one round trip. */
@@ -97,17 +176,29 @@ export class LockTimers implements BeforeApplicationShutdown, OnModuleDestroy {
     return this.flushing;
   }
 
-  /** A few ms late rather than early: the database clock decides, and an early check is wasted. */
   private delayUntil(at: number): number {
-    return Math.max(0, at - Date.now() + 2);
+    return Math.max(0, at - Date.now() + LATE_MS);
   }
 
+  /** The other instances (near deadlines, at once), BullMQ and the sweep take over the deadlines kept here. */
   async beforeApplicationShutdown(): Promise<void> {
     if (this.flushTimer) clearTimeout(this.flushTimer);
-    await this.flush(true);
+    const horizon = Date.now() + HAND_OVER_MS;
+    const near = [...this.local.values()].filter((t) => t.at <= horizon).map(({ jobId, ticketId, at }) => ({ jobId, ticketId, at }));
+    this.stopLocal(); // before publishing: this instance ignores its own hand-over
+    const handOver = near.length > 0 ? this.redis.publish(this.handOverChannel, JSON.stringify(near)) : undefined;
+    const wait = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_WAIT_MS).unref());
+    await Promise.race([Promise.all([handOver, this.flush(true)]), wait]);
   }
 
+  /** Runs before beforeApplicationShutdown: the in-process timers stay for the hand-over there. */
   onModuleDestroy(): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
+  }
+
+  private stopLocal(): void {
+    this.due = undefined;
+    for (const local of this.local.values()) clearTimeout(local.timer);
+    this.local.clear();
   }
 }

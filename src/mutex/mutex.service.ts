@@ -25,9 +25,6 @@ export interface TryLockRequest {
   source: TicketSource;
 }
 
-/** How often a long-poll re-reads its ticket even without a wake-up. */
-const LONG_POLL_RECHECK_MS = 1_000;
-
 /**
  * The one mutex service behind every API (sfp, Dapr lock, synchronize). It checks access,
  * makes one atomic call to the lock store, then applies the side effects of what changed:
@@ -42,7 +39,9 @@ export class MutexService {
     private readonly wakeups: Wakeups,
     private readonly events: MutexEventBus,
     private readonly config: AppConfig,
-  ) {}
+  ) {
+    timers.onDue((ticketId) => this.check(ticketId));
+  }
 
   async queue(p: Principal, req: QueueRequest): Promise<{ ticket: Ticket; replayed: boolean }> {
     this.assertAccess(p, req.repository);
@@ -118,7 +117,7 @@ export class MutexService {
     for (;;) {
       const remaining = deadline - Date.now();
       // Subscribe before reading, so a grant between the read and the wait is not missed.
-      const waiter = remaining > 0 && !signal?.aborted && !this.wakeups.closing ? this.wakeups.wait(ticketId, Math.min(remaining, LONG_POLL_RECHECK_MS), signal) : null;
+      const waiter = remaining > 0 && !signal?.aborted && !this.wakeups.closing ? this.wakeups.wait(ticketId, Math.min(remaining, this.config.LONG_POLL_RECHECK_MS), signal) : null;
       const r = await this.repo.status(ticketId, repository, resource);
       this.apply(r);
       const ticket = this.found(r.ticket);
