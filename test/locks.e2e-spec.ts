@@ -356,6 +356,13 @@ describe('lease expiry', () => {
     return { holder, waiter };
   };
 
+  /** One sample of an instance's /metrics, e.g. metric(url, 'queue_mutex_timer_checks_total{via="bullmq"}'). */
+  const metric = async (url: string, token: string, series: string) => {
+    const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return line === undefined ? undefined : Number(line.slice(series.length + 1));
+  };
+
   /** A ticket's row as stored: read from PostgreSQL directly, because a read through the API settles the lock itself. */
   const stored = async (databaseUrl: string, id: string, until: (row: any) => boolean) => {
     const pg = new Client({ connectionString: databaseUrl });
@@ -376,6 +383,7 @@ describe('lease expiry', () => {
   // Lateness bounds here only tell the mechanisms apart (the sweep is 30 s away); how late expiry
   // really is (goal: < 100 ms) is measured by `npm run bench`, not asserted under a loaded test run.
   it('expires a dead holder at its lease end and grants the waiter, with nobody reading the lock', async () => {
+    const checksBefore = await metric(cluster.url, cluster.ownerToken, 'queue_mutex_timer_checks_total{via="in_process"}');
     const { holder, waiter } = await holdAndWait('expiry-job');
     // Nobody reads the lock and the sweep is 30 s away: only the lease timer can end the lease.
     const w = await stored(cluster.databaseUrl, waiter.id, (row) => row.status === 'acquired');
@@ -388,6 +396,9 @@ describe('lease expiry', () => {
     expect(r.body.ticket.fencingToken).toBe(holder.fencingToken + 1);
     const old = await api.get(path('expiry-job', holder.id));
     expect(old.body).toMatchObject({ status: 'released', releaseReason: 'expired' });
+    // The granting instance's own timer noticed it; the lateness histogram counted it.
+    expect(await metric(cluster.url, cluster.ownerToken, 'queue_mutex_timer_checks_total{via="in_process"}')).toBeGreaterThan(checksBefore!);
+    expect(await metric(cluster.url, cluster.ownerToken, 'queue_mutex_expiry_lateness_seconds_count{reason="expired"}')).toBeGreaterThanOrEqual(1);
   });
 
   it('expires a lease through its BullMQ job when no in-process timer does', async () => {
@@ -395,12 +406,14 @@ describe('lease expiry', () => {
     const mutex = cluster.instances[0].app.get(MutexService);
     timers.onDue(async () => undefined); // in-process timers fire but do nothing, as if lost
     try {
+      const bullmqBefore = timers.stats.bullmqChecks;
       const { holder, waiter } = await holdAndWait('expiry-bullmq');
       const w = await stored(cluster.databaseUrl, waiter.id, (row) => row.status === 'acquired');
       expect(w.status).toBe('acquired');
       const lateness = new Date(w.lease_start).getTime() - new Date(holder.leaseExpiresAt).getTime();
       expect(lateness).toBeGreaterThanOrEqual(0);
       expect(lateness).toBeLessThan(1_000);
+      expect(timers.stats.bullmqChecks).toBeGreaterThan(bullmqBefore);
     } finally {
       timers.onDue((id) => mutex.check(id));
     }
@@ -429,6 +442,7 @@ describe('lease expiry', () => {
       expect(lateness).toBeLessThan(1_000);
       const old = await http(other.url, two.ownerToken).get(path('handed-over', holder.id));
       expect(old.body).toMatchObject({ status: 'released', releaseReason: 'expired' });
+      expect(await metric(other.url, two.ownerToken, 'queue_mutex_timers_taken_over_total')).toBeGreaterThanOrEqual(1);
     } finally {
       await two.close();
     }

@@ -53,6 +53,11 @@ describe('metrics', () => {
       'queue_mutex_sweeps_total',
       'queue_mutex_sweep_failures_total',
       'queue_mutex_sweep_transitions_total',
+      'queue_mutex_expiry_lateness_seconds',
+      'queue_mutex_timer_checks_total',
+      'queue_mutex_timers_handed_over_total',
+      'queue_mutex_timers_taken_over_total',
+      'queue_mutex_timers_in_process',
       'process_cpu_seconds_total',
     ]) {
       expect([name, text.includes(`# TYPE ${name} `)]).toEqual([name, true]);

@@ -2,6 +2,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { Ticket } from '../mutex/domain/ticket';
 import { MutexEventBus } from '../mutex/mutex-event-bus';
 import { LockSweeper } from '../mutex/lock-sweeper.service';
+import { LockTimers } from '../mutex/lock-timers.service';
 import { MutexRepository } from '../mutex/mutex.repository';
 import { LockGaugesRepository } from './lock-gauges.repository';
 import { MetricsService } from './metrics.service';
@@ -31,7 +32,8 @@ describe('MetricsService', () => {
   const batchStats = { batches: 3, operations: 17, largest: 9, ranAlone: 2, failed: 1 };
   const locks = { batchStats: () => batchStats } as unknown as MutexRepository;
   const sweeper = { stats: { runs: 7, failures: 1, transitions: 4 } } as unknown as LockSweeper;
-  const metrics = new MetricsService(bus, gauges, host, locks, sweeper);
+  const timers = { stats: { inProcessChecks: 11, bullmqChecks: 2, handedOver: 3, takenOver: 5 }, armed: 6 } as unknown as LockTimers;
+  const metrics = new MetricsService(bus, gauges, host, locks, sweeper, timers);
   metrics.onModuleInit();
   afterAll(() => metrics.onModuleDestroy());
 
@@ -85,6 +87,23 @@ describe('MetricsService', () => {
     batchStats.batches = 5;
     text = await metrics.registry.metrics();
     expect(text).toContain('queue_mutex_db_batches_total 5');
+  });
+
+  it('reports how late expiries and wait time-outs were, and which timers checked deadlines', async () => {
+    const end = new Date('2026-01-01T12:01:00Z');
+    bus.emit('ended', ticket({ leaseStart: new Date('2026-01-01T12:00:00Z'), leaseExpiresAt: end, releasedAt: new Date(end.getTime() + 7), releaseReason: 'expired' }));
+    bus.emit('ended', ticket({ status: 'released', waitDeadline: end, releasedAt: new Date(end.getTime() + 300), releaseReason: 'timed_out' }));
+    bus.emit('ended', ticket({ leaseStart: new Date('2026-01-01T12:00:00Z'), leaseExpiresAt: end, releasedAt: new Date(end.getTime() - 5_000), releaseReason: 'released' }));
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('queue_mutex_expiry_lateness_seconds_bucket{le="0.01",reason="expired"} 1');
+    expect(text).toContain('queue_mutex_expiry_lateness_seconds_bucket{le="0.25",reason="timed_out"} 0');
+    expect(text).toContain('queue_mutex_expiry_lateness_seconds_bucket{le="0.5",reason="timed_out"} 1');
+    expect(text).not.toContain('queue_mutex_expiry_lateness_seconds_count{reason="released"}');
+    expect(text).toContain('queue_mutex_timer_checks_total{via="in_process"} 11');
+    expect(text).toContain('queue_mutex_timer_checks_total{via="bullmq"} 2');
+    expect(text).toContain('queue_mutex_timers_handed_over_total 3');
+    expect(text).toContain('queue_mutex_timers_taken_over_total 5');
+    expect(text).toContain('queue_mutex_timers_in_process 6');
   });
 
   it('reports the reconciliation sweep: runs, failures and the transitions it made', async () => {

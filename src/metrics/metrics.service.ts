@@ -6,6 +6,7 @@ import { Ticket } from '../mutex/domain/ticket';
 import { MutexEventBus } from '../mutex/mutex-event-bus';
 import { BatchStats } from '../mutex/lock-call-batcher';
 import { LockSweeper } from '../mutex/lock-sweeper.service';
+import { LockTimers } from '../mutex/lock-timers.service';
 import { MutexRepository } from '../mutex/mutex.repository';
 import { LockGaugesRepository } from './lock-gauges.repository';
 
@@ -70,6 +71,33 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
   private readonly sweepFailures = new Counter({ name: 'queue_mutex_sweep_failures_total', help: 'Reconciliation sweeps that failed (alert on any increase)', registers: [this.registry], collect: this.fromSweeper((s) => s.failures) });
   private readonly sweepTransitions = new Counter({ name: 'queue_mutex_sweep_transitions_total', help: 'Expiries, wait time-outs and grants made by the sweep (a lost or late timer job)', registers: [this.registry], collect: this.fromSweeper((s) => s.transitions) });
 
+  // Lease ends and wait limits: how late the lock was actually freed, and which timer noticed.
+  private readonly lateness = new Histogram({
+    name: 'queue_mutex_expiry_lateness_seconds',
+    help: 'From a lease end (reason expired) or a wait limit (reason timed_out) to the commit that ended the ticket',
+    labelNames: ['reason'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  private readonly timerChecks = new Counter({
+    name: 'queue_mutex_timer_checks_total',
+    help: 'Deadline checks run by this instance, via its in-process timers or BullMQ jobs (the durable copy; the second of two checks finds nothing to do)',
+    labelNames: ['via'],
+    registers: [this.registry],
+    collect: this.runningTotals(['via'], () => ({ in_process: this.timers?.stats.inProcessChecks ?? 0, bullmq: this.timers?.stats.bullmqChecks ?? 0 })),
+  });
+  private readonly handedOver = new Counter({ name: 'queue_mutex_timers_handed_over_total', help: 'Deadlines this instance handed to the others as it stopped', registers: [this.registry], collect: this.runningTotal(() => this.timers?.stats.handedOver ?? 0) });
+  private readonly takenOver = new Counter({ name: 'queue_mutex_timers_taken_over_total', help: 'Deadlines this instance took over from a stopping one', registers: [this.registry], collect: this.runningTotal(() => this.timers?.stats.takenOver ?? 0) });
+  private readonly armedTimers = new Gauge({
+    name: 'queue_mutex_timers_in_process',
+    help: 'Lease ends and wait limits this instance is timing in memory',
+    registers: [this.registry],
+    collect: ((read: () => number) =>
+      function (this: Gauge) {
+        this.set(read());
+      })(() => this.armedTimersNow()),
+  });
+
   private readonly listeners = {
     queued: (t: Ticket) => this.queued.inc({ source: t.source }),
     granted: (t: Ticket) => {
@@ -81,6 +109,8 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
       const reason = t.releaseReason ?? 'released';
       this.releases.inc({ reason });
       if (t.leaseStart && t.releasedAt) this.holdTime.observe({ reason }, seconds(t.leaseStart, t.releasedAt));
+      const deadline = reason === 'expired' ? t.leaseExpiresAt : reason === 'timed_out' ? t.waitDeadline : null;
+      if (deadline && t.releasedAt) this.lateness.observe({ reason }, seconds(deadline, t.releasedAt));
     },
   };
 
@@ -90,6 +120,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     private readonly adapterHost: HttpAdapterHost,
     private readonly locks: MutexRepository,
     private readonly sweeper: LockSweeper,
+    private readonly timers: LockTimers,
   ) {
     collectDefaultMetrics({ register: this.registry });
     // Every series exists from the start, so rate() and alerts see a zero instead of nothing.
@@ -99,6 +130,10 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
       this.renewals.inc({ source }, 0);
     }
     for (const reason of RELEASE_REASONS) this.releases.inc({ reason }, 0);
+  }
+
+  private armedTimersNow(): number {
+    return this.timers?.armed ?? 0;
   }
 
   onModuleInit(): void {
@@ -140,6 +175,14 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     return function (this: Counter) {
       this.reset();
       this.inc(read());
+    };
+  }
+
+  /** A labelled counter's collect(): one running total per label value. */
+  private runningTotals(labelNames: [string], read: () => Record<string, number>) {
+    return function (this: Counter<string>) {
+      this.reset();
+      for (const [value, total] of Object.entries(read())) this.inc({ [labelNames[0]]: value }, total);
     };
   }
 

@@ -3,6 +3,7 @@ import { Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/c
 import { Job, Queue } from 'bullmq';
 import { keepJobScheduler } from '../common/job-scheduler';
 import { AppConfig } from '../config/app-config';
+import { LockTimers } from './lock-timers.service';
 import { JOB_CHECK_TICKET, JOB_PURGE_RELEASED, LOCK_TIMERS_QUEUE } from './mutex.constants';
 import { MutexService } from './mutex.service';
 
@@ -16,6 +17,7 @@ export class LockTimersProcessor extends WorkerHost implements OnApplicationBoot
     private readonly mutex: MutexService,
     private readonly config: AppConfig,
     @InjectQueue(LOCK_TIMERS_QUEUE) private readonly queue: Queue,
+    private readonly timers: LockTimers,
   ) {
     super();
   }
@@ -43,6 +45,7 @@ export class LockTimersProcessor extends WorkerHost implements OnApplicationBoot
 
   async process(job: Job<{ ticketId?: string }>): Promise<void> {
     if (job.name === JOB_CHECK_TICKET && job.data.ticketId) {
+      this.timers.stats.bullmqChecks++;
       await this.mutex.check(job.data.ticketId);
     } else if (job.name === JOB_PURGE_RELEASED) {
       const n = await this.mutex.purgeReleased();

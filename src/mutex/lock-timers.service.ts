@@ -58,6 +58,13 @@ export class LockTimers implements OnModuleInit, BeforeApplicationShutdown, OnMo
   private readonly local = new Map<string, LocalTimer>();
   private due?: (ticketId: string) => Promise<void>;
   private readonly handOverChannel: string;
+  /** Checks run by in-process timers and by BullMQ jobs; deadlines handed to other instances at stop, and taken from them. */
+  readonly stats = { inProcessChecks: 0, bullmqChecks: 0, handedOver: 0, takenOver: 0 };
+
+  /** In-process timers armed right now. */
+  get armed(): number {
+    return this.local.size;
+  }
   private flushTimer?: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
   private readonly jobOptions: JobsOptions = { removeOnComplete: true, removeOnFail: true, attempts: 3, backoff: { type: 'fixed', delay: 100 } };
@@ -127,7 +134,9 @@ export class LockTimers implements OnModuleInit, BeforeApplicationShutdown, OnMo
     const timer = setTimeout(() => {
       if (Date.now() < at + LATE_MS) return this.armLocal(jobId, ticketId, at); // a capped delay, or fired early
       this.local.delete(jobId);
-      this.due?.(ticketId).catch((err) => this.logger.warn(`check ${ticketId} (its BullMQ job and the sweep will retry): ${err.message}`));
+      if (!this.due) return;
+      this.stats.inProcessChecks++;
+      this.due(ticketId).catch((err) => this.logger.warn(`check ${ticketId} (its BullMQ job and the sweep will retry): ${err.message}`));
     }, Math.min(Math.max(at + LATE_MS - Date.now(), 0), MAX_TIMEOUT_MS));
     timer.unref(); // the durable copies are in Redis and PostgreSQL: never keep the process alive
     this.local.set(jobId, { jobId, ticketId, at, timer });
@@ -150,7 +159,10 @@ export class LockTimers implements OnModuleInit, BeforeApplicationShutdown, OnMo
     }
     if (!Array.isArray(deadlines)) return;
     for (const d of deadlines as Partial<Deadline>[]) {
-      if (typeof d?.jobId === 'string' && typeof d.ticketId === 'string' && Number.isFinite(d.at)) this.armLocal(d.jobId, d.ticketId, d.at!);
+      if (typeof d?.jobId === 'string' && typeof d.ticketId === 'string' && Number.isFinite(d.at) && this.due) {
+        this.armLocal(d.jobId, d.ticketId, d.at!);
+        this.stats.takenOver++;
+      }
     }
   }
 
@@ -186,6 +198,7 @@ export class LockTimers implements OnModuleInit, BeforeApplicationShutdown, OnMo
     const horizon = Date.now() + HAND_OVER_MS;
     const near = [...this.local.values()].filter((t) => t.at <= horizon).map(({ jobId, ticketId, at }) => ({ jobId, ticketId, at }));
     this.stopLocal(); // before publishing: this instance ignores its own hand-over
+    this.stats.handedOver += near.length;
     const handOver = near.length > 0 ? this.redis.publish(this.handOverChannel, JSON.stringify(near)) : undefined;
     const wait = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_WAIT_MS).unref());
     await Promise.race([Promise.all([handOver, this.flush(true)]), wait]);

@@ -22,6 +22,6 @@ import { Wakeups } from './wakeups.service';
     LockSweeper,
     Wakeups,
   ],
-  exports: [MutexService, MutexEventBus, MutexRepository, LockSweeper],
+  exports: [MutexService, MutexEventBus, MutexRepository, LockSweeper, LockTimers],
 })
 export class MutexModule {}
