@@ -117,9 +117,24 @@ describe('LockTimers', () => {
       expect(checked).toHaveLength(1);
     });
 
+    it('times a deadline on the database clock, so a skewed host clock never makes it early or late', async () => {
+      for (const skewMs of [-5_000, 5_000]) {
+        const { timers, checked } = withChecks();
+        const dbNow = Date.now() + skewMs; // the database's clock, 5 s behind or ahead of ours
+        const t = { id: `skew${skewMs}`, status: 'acquired', leaseStart: new Date(dbNow), leaseExpiresAt: new Date(dbNow + 1_000), renewedAt: null, waitDeadline: null } as unknown as Ticket;
+        const armedAt = Date.now();
+        timers.armLease(t);
+        await jest.advanceTimersByTimeAsync(999);
+        expect(checked).toEqual([]);
+        await jest.advanceTimersByTimeAsync(10);
+        expect(checked).toEqual([{ id: t.id, at: armedAt + 1_002 }]);
+        timers.disarm(t);
+      }
+    });
+
     it('checks a wait limit on time too', async () => {
       const { timers, checked } = withChecks();
-      const t = { id: 'w', status: 'queued', leaseStart: null, leaseExpiresAt: null, waitDeadline: new Date(Date.now() + 5_000) } as unknown as Ticket;
+      const t = { id: 'w', status: 'queued', leaseStart: null, leaseExpiresAt: null, createdAt: new Date(), waitDeadline: new Date(Date.now() + 5_000) } as unknown as Ticket;
       timers.armWait(t);
       await jest.advanceTimersByTimeAsync(5_002);
       expect(checked.map((c) => c.id)).toEqual(['w']);
@@ -140,7 +155,7 @@ describe('LockTimers', () => {
       const t = granted('a', 1_000);
       timers.armLease(t);
       await jest.advanceTimersByTimeAsync(500);
-      const renewed = { ...t, leaseExpiresAt: new Date(Date.now() + 3_000) } as Ticket;
+      const renewed = { ...t, renewedAt: new Date(), leaseExpiresAt: new Date(Date.now() + 3_000) } as Ticket;
       await timers.moveLease(renewed);
       await jest.advanceTimersByTimeAsync(2_999);
       expect(checked).toEqual([]);
@@ -203,7 +218,7 @@ describe('LockTimers', () => {
       timers.onDue(async (id) => void checked.push(id));
       await timers.onModuleInit();
       const redis = bus.connect();
-      for (const junk of ['not json', '{"a":1}', '[null, 3, {"jobId": 1}]', JSON.stringify([{ jobId: 'lease-x', ticketId: 'x', at: 'soon' }])]) {
+      for (const junk of ['not json', '{"a":1}', '[null, 3, {"jobId": 1}]', JSON.stringify([{ jobId: 'lease-x', ticketId: 'x', inMs: 'soon' }])]) {
         await redis.publish(redis.key('lock-timers-hand-over'), junk);
       }
       await jest.advanceTimersByTimeAsync(120_000);

@@ -33,6 +33,30 @@ interface LocalTimer extends Deadline {
   timer: NodeJS.Timeout;
 }
 
+interface HandedOver {
+  jobId: string;
+  ticketId: string;
+  inMs: number;
+}
+
+/**
+ * When `deadline` passes, on this host's clock. It is measured on the database's clock from
+ * `setAt`, the moment the same transaction set it, and counted from now, when its answer has
+ * just arrived: so a timer is never early, whatever the skew between this host's clock and the
+ * database's (an early check would find nothing to do and leave the lease to the sweep), and at
+ * most a round trip late.
+ */
+function fromNow(deadline: Date, setAt: Date): number {
+  return Date.now() + Math.max(0, deadline.getTime() - setAt.getTime());
+}
+
+/** A held ticket's lease end: set by its grant or, since, by its latest renewal. */
+function leaseEnd(t: Ticket): number | null {
+  if (!t.leaseExpiresAt || !t.leaseStart) return null;
+  const setAt = t.renewedAt && t.renewedAt > t.leaseStart ? t.renewedAt : t.leaseStart;
+  return fromNow(t.leaseExpiresAt, setAt);
+}
+
 /**
  * Schedules "look at this ticket now" jobs for lease ends and wait limits. A job only triggers
  * a re-check in PostgreSQL, so a stale or duplicate job changes nothing, and a lost one is
@@ -88,23 +112,25 @@ export class LockTimers implements OnModuleInit, BeforeApplicationShutdown, OnMo
 
   /** A ticket was granted: arm its lease timer. */
   armLease(ticket: Ticket): void {
-    if (ticket.leaseExpiresAt) this.defer(leaseJobId(ticket.id), ticket.id, ticket.leaseExpiresAt);
+    const at = leaseEnd(ticket);
+    if (at !== null) this.defer(leaseJobId(ticket.id), ticket.id, at);
   }
 
   /** A ticket was queued with a wait limit. */
   armWait(ticket: Ticket): void {
-    if (ticket.waitDeadline) this.defer(waitJobId(ticket.id), ticket.id, ticket.waitDeadline);
+    if (ticket.waitDeadline) this.defer(waitJobId(ticket.id), ticket.id, fromNow(ticket.waitDeadline, ticket.createdAt));
   }
 
   /** A lease was renewed: move its timer (written at once; renewals are rare). */
   async moveLease(ticket: Ticket): Promise<void> {
-    if (!ticket.leaseExpiresAt) return;
+    const at = leaseEnd(ticket);
+    if (at === null) return;
     const jobId = leaseJobId(ticket.id);
     this.pending.delete(jobId);
-    this.armLocal(jobId, ticket.id, ticket.leaseExpiresAt.getTime());
+    this.armLocal(jobId, ticket.id, at);
     try {
       await this.queue.remove(jobId);
-      await this.queue.add(JOB_CHECK_TICKET, { ticketId: ticket.id }, { ...this.jobOptions, jobId, delay: this.delayUntil(ticket.leaseExpiresAt.getTime()) });
+      await this.queue.add(JOB_CHECK_TICKET, { ticketId: ticket.id }, { ...this.jobOptions, jobId, delay: this.delayUntil(at) });
     } catch (err) {
       this.logger.warn(`move ${jobId}: ${(err as Error).message}`);
     }
@@ -121,11 +147,11 @@ export class LockTimers implements OnModuleInit, BeforeApplicationShutdown, OnMo
     Promise.all(written.map((id) => this.queue.remove(id))).catch((err) => this.logger.warn(`disarm ${ticket.id}: ${err.message}`));
   }
 
-  private defer(jobId: string, ticketId: string, at: Date): void {
+  private defer(jobId: string, ticketId: string, at: number): void {
     this.pending.delete(jobId); // re-armed: to the back, so the map stays in arming order
-    this.pending.set(jobId, { jobId, ticketId, at: at.getTime(), armedAt: Date.now() });
+    this.pending.set(jobId, { jobId, ticketId, at, armedAt: Date.now() });
     if (!this.flushTimer) this.flushTimer = setTimeout(() => void this.flush(), FLUSH_MS);
-    this.armLocal(jobId, ticketId, at.getTime());
+    this.armLocal(jobId, ticketId, at);
   }
 
   private armLocal(jobId: string, ticketId: string, at: number): void {
@@ -158,9 +184,9 @@ export class LockTimers implements OnModuleInit, BeforeApplicationShutdown, OnMo
       return;
     }
     if (!Array.isArray(deadlines)) return;
-    for (const d of deadlines as Partial<Deadline>[]) {
-      if (typeof d?.jobId === 'string' && typeof d.ticketId === 'string' && Number.isFinite(d.at) && this.due) {
-        this.armLocal(d.jobId, d.ticketId, d.at!);
+    for (const d of deadlines as Partial<HandedOver>[]) {
+      if (typeof d?.jobId === 'string' && typeof d.ticketId === 'string' && Number.isFinite(d.inMs) && this.due) {
+        this.armLocal(d.jobId, d.ticketId, Date.now() + Math.min(d.inMs!, HAND_OVER_MS));
         this.stats.takenOver++;
       }
     }
@@ -196,7 +222,9 @@ export class LockTimers implements OnModuleInit, BeforeApplicationShutdown, OnMo
   async beforeApplicationShutdown(): Promise<void> {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     const horizon = Date.now() + HAND_OVER_MS;
-    const near = [...this.local.values()].filter((t) => t.at <= horizon).map(({ jobId, ticketId, at }) => ({ jobId, ticketId, at }));
+    const now = Date.now();
+    // Remaining time, not a timestamp: the receiver's clock need not agree with ours.
+    const near = [...this.local.values()].filter((t) => t.at <= horizon).map(({ jobId, ticketId, at }) => ({ jobId, ticketId, inMs: at - now }));
     this.stopLocal(); // before publishing: this instance ignores its own hand-over
     this.stats.handedOver += near.length;
     const handOver = near.length > 0 ? this.redis.publish(this.handOverChannel, JSON.stringify(near)) : undefined;
