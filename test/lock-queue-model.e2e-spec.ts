@@ -309,7 +309,7 @@ describe('lock queue: SQL functions and the pure machine agree', () => {
   });
 });
 
-describe('lock queue: SQL functions and the pure machine disagree (SQL bugs, kept failing until the migration is fixed)', () => {
+describe('lock queue: where SQL and the pure machine once disagreed (SQL bugs the model found, fixed by migration; kept as regressions)', () => {
   it('clear settles first: a holder whose lease already ran out is recorded as expired, not cleared', async () => {
     const lock = new LockPair();
     const a = (await lock.enqueue(randomUUID(), { leaseSeconds: 1 })).ticket!;
