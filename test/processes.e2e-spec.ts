@@ -2,6 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { Client } from 'pg';
 import { deleteRedisPrefix, dropDatabase, http } from './support/test-app';
 
 const ROOT = join(__dirname, '..');
@@ -104,6 +105,37 @@ describe('several service processes on one database', () => {
     for (let i = 1; i < tokens.length; i++) expect(tokens[i]).toBeGreaterThan(tokens[i - 1]);
   }, 60_000);
 
+  it('a process killed with SIGKILL while a lease it granted runs: the others end that lease and grant the waiter', async () => {
+    const victim = procs[2];
+    const api = http(victim.url, owner);
+    const holder = (await api.post('/sfp/api/locks', { repository: 'proc/repo', resource: 'crash', leaseDurationSeconds: 2 })).body;
+    const waiter = (await api.post('/sfp/api/locks', { repository: 'proc/repo', resource: 'crash', leaseDurationSeconds: 30 })).body;
+    expect([holder.status, waiter.status]).toEqual(['acquired', 'queued']);
+    await sleep(200); // its lease job is in Redis by now; its in-process timer dies with it, with no hand-over
+    victim.child.kill('SIGKILL');
+    await victim.exited;
+    procs = procs.filter((p) => p !== victim);
+    // Nobody reads the lock (a read would settle it): only the survivors' BullMQ workers or sweeps can.
+    const pg = new Client({ connectionString: env.DATABASE_URL });
+    await pg.connect();
+    try {
+      const row = async () => (await pg.query('SELECT status, lease_start FROM tickets WHERE id = $1', [waiter.id])).rows[0];
+      let w = await row();
+      for (let i = 0; i < 100 && w.status !== 'acquired'; i++) {
+        await sleep(50);
+        w = await row();
+      }
+      expect(w.status).toBe('acquired');
+      const lateness = new Date(w.lease_start).getTime() - Date.parse(holder.leaseExpiresAt);
+      expect(lateness).toBeGreaterThanOrEqual(0);
+      expect(lateness).toBeLessThan(3_000); // one sweep period (1 s) with room for a loaded machine
+    } finally {
+      await pg.end();
+    }
+    const seen = (await http(procs[0].url, owner).get(`/sfp/api/locks/${encodeURIComponent('proc/repo')}/crash/${holder.id}`)).body;
+    expect(seen).toMatchObject({ status: 'released', releaseReason: 'expired' });
+  }, 60_000);
+
   it('SIGTERM drains and exits cleanly; the others keep serving', async () => {
     const [first, ...rest] = procs;
     // A long-poll in flight on the stopping process is answered, not cut off.
@@ -124,6 +156,6 @@ describe('several service processes on one database', () => {
     expect(code).toBe(0);
     for (const p of rest) expect((await http(p.url).get('/health')).status).toBe(200);
     for (const p of rest) p.child.kill('SIGTERM');
-    expect(await Promise.all(rest.map((p) => p.exited))).toEqual([0, 0]);
+    expect(await Promise.all(rest.map((p) => p.exited))).toEqual(rest.map(() => 0));
   }, 60_000);
 });
