@@ -32,7 +32,7 @@ describe('MetricsService', () => {
   const batchStats = { batches: 3, operations: 17, largest: 9, ranAlone: 2, failed: 1 };
   const locks = { batchStats: () => batchStats } as unknown as MutexRepository;
   const sweeper = { stats: { runs: 7, failures: 1, transitions: 4 } } as unknown as LockSweeper;
-  const timers = { stats: { inProcessChecks: 11, bullmqChecks: 2, handedOver: 3, takenOver: 5 }, armed: 6 } as unknown as LockTimers;
+  const timers = { stats: { inProcessChecks: 11, bullmqChecks: 2, handedOver: 3, takenOver: 5, overCap: 4 }, armed: 6 } as unknown as LockTimers;
   const metrics = new MetricsService(bus, gauges, host, locks, sweeper, timers);
   metrics.onModuleInit();
   afterAll(() => metrics.onModuleDestroy());
@@ -104,6 +104,7 @@ describe('MetricsService', () => {
     expect(text).toContain('queue_mutex_timers_handed_over_total 3');
     expect(text).toContain('queue_mutex_timers_taken_over_total 5');
     expect(text).toContain('queue_mutex_timers_in_process 6');
+    expect(text).toContain('queue_mutex_timers_over_cap_total 4');
   });
 
   it('reports the reconciliation sweep: runs, failures and the transitions it made', async () => {

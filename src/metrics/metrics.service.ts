@@ -87,6 +87,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     collect: this.runningTotals(['via'], () => ({ in_process: this.timers?.stats.inProcessChecks ?? 0, bullmq: this.timers?.stats.bullmqChecks ?? 0 })),
   });
   private readonly handedOver = new Counter({ name: 'queue_mutex_timers_handed_over_total', help: 'Deadlines this instance handed to the others as it stopped', registers: [this.registry], collect: this.runningTotal(() => this.timers?.stats.handedOver ?? 0) });
+  private readonly overCap = new Counter({ name: 'queue_mutex_timers_over_cap_total', help: 'Deadlines left to BullMQ alone because this instance already timed 50,000 in memory', registers: [this.registry], collect: this.runningTotal(() => this.timers?.stats.overCap ?? 0) });
   private readonly takenOver = new Counter({ name: 'queue_mutex_timers_taken_over_total', help: 'Deadlines this instance took over from a stopping one', registers: [this.registry], collect: this.runningTotal(() => this.timers?.stats.takenOver ?? 0) });
   private readonly armedTimers = new Gauge({
     name: 'queue_mutex_timers_in_process',

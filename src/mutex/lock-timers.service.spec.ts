@@ -182,6 +182,17 @@ describe('LockTimers', () => {
       expect(calls.map((c) => c.ids)).toEqual([['lease-a']]);
     });
 
+    it('keeps at most 50,000 timers in memory; past that, deadlines are left to BullMQ', async () => {
+      jest.useRealTimers(); // fake timers crawl with 50,000 of them
+      const { timers, calls } = withChecks();
+      for (let i = 0; i < 50_001; i++) timers.armLease(granted(`t${i}`, 3_600_000));
+      expect(timers.armed).toBe(50_000);
+      expect(timers.stats.overCap).toBe(1);
+      await timers.beforeApplicationShutdown();
+      expect(calls[0].ids).toHaveLength(50_001); // every one still has its BullMQ job
+      expect(timers.armed).toBe(0);
+    });
+
     it('a failed check is logged, not thrown', async () => {
       const { queue } = recordingQueue();
       const timers = new LockTimers(queue, redisBus().connect());

@@ -16,6 +16,13 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
  * ones are safe with BullMQ alone: an idle worker re-reads the delayed set at least every 10 s.
  */
 const HAND_OVER_MS = 60_000;
+/**
+ * In-process timers kept at most. A ticket granted here but released through another instance
+ * keeps its timer until its lease end (nobody tells this instance), so under a flood of long
+ * leases memory is capped here; past the cap, deadlines rely on their BullMQ jobs alone (on time
+ * to Redis's tick, and a busy Redis ticks far more often).
+ */
+const MAX_IN_PROCESS = 50_000;
 /** Shutdown waits this long at most for Redis (it may be the reason we are stopping). */
 const SHUTDOWN_WAIT_MS = 2_000;
 
@@ -83,7 +90,7 @@ export class LockTimers implements OnModuleInit, BeforeApplicationShutdown, OnMo
   private due?: (ticketId: string) => Promise<void>;
   private readonly handOverChannel: string;
   /** Checks run by in-process timers and by BullMQ jobs; deadlines handed to other instances at stop, and taken from them. */
-  readonly stats = { inProcessChecks: 0, bullmqChecks: 0, handedOver: 0, takenOver: 0 };
+  readonly stats = { inProcessChecks: 0, bullmqChecks: 0, handedOver: 0, takenOver: 0, overCap: 0 };
 
   /** In-process timers armed right now. */
   get armed(): number {
@@ -157,6 +164,10 @@ export class LockTimers implements OnModuleInit, BeforeApplicationShutdown, OnMo
   private armLocal(jobId: string, ticketId: string, at: number): void {
     if (!this.due) return;
     this.disarmLocal(jobId);
+    if (this.local.size >= MAX_IN_PROCESS) {
+      this.stats.overCap++;
+      return;
+    }
     const timer = setTimeout(() => {
       if (Date.now() < at + LATE_MS) return this.armLocal(jobId, ticketId, at); // a capped delay, or fired early
       this.local.delete(jobId);
