@@ -91,11 +91,6 @@ export class LockTimers implements OnModuleInit, BeforeApplicationShutdown, OnMo
   private readonly handOverChannel: string;
   /** Checks run by in-process timers and by BullMQ jobs; deadlines handed to other instances at stop, and taken from them. */
   readonly stats = { inProcessChecks: 0, bullmqChecks: 0, handedOver: 0, takenOver: 0, overCap: 0 };
-
-  /** In-process timers armed right now. */
-  get armed(): number {
-    return this.local.size;
-  }
   private flushTimer?: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
   private readonly jobOptions: JobsOptions = { removeOnComplete: true, removeOnFail: true, attempts: 3, backoff: { type: 'fixed', delay: 100 } };
@@ -110,6 +105,11 @@ export class LockTimers implements OnModuleInit, BeforeApplicationShutdown, OnMo
 
   async onModuleInit(): Promise<void> {
     await this.redis.subscribe(this.handOverChannel, (message) => this.takeOver(message));
+  }
+
+  /** In-process timers armed right now. */
+  get armed(): number {
+    return this.local.size;
   }
 
   /** Who settles a ticket whose in-process timer fired (the mutex service's check). */
@@ -232,10 +232,9 @@ export class LockTimers implements OnModuleInit, BeforeApplicationShutdown, OnMo
   /** The other instances (near deadlines, at once), BullMQ and the sweep take over the deadlines kept here. */
   async beforeApplicationShutdown(): Promise<void> {
     if (this.flushTimer) clearTimeout(this.flushTimer);
-    const horizon = Date.now() + HAND_OVER_MS;
     const now = Date.now();
     // Remaining time, not a timestamp: the receiver's clock need not agree with ours.
-    const near = [...this.local.values()].filter((t) => t.at <= horizon).map(({ jobId, ticketId, at }) => ({ jobId, ticketId, inMs: at - now }));
+    const near = [...this.local.values()].filter((t) => t.at <= now + HAND_OVER_MS).map(({ jobId, ticketId, at }) => ({ jobId, ticketId, inMs: at - now }));
     this.stopLocal(); // before publishing: this instance ignores its own hand-over
     this.stats.handedOver += near.length;
     const handOver = near.length > 0 ? this.redis.publish(this.handOverChannel, JSON.stringify(near)) : undefined;
