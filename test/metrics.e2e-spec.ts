@@ -64,6 +64,7 @@ describe('metrics', () => {
       expect([name, text.includes(`# TYPE ${name} `)]).toEqual([name, true]);
     }
     expect(text).toContain('queue_mutex_releases_total{reason="expired"} 0');
+    expect(text).toContain('queue_mutex_expiry_lateness_seconds_count{reason="expired"} 0');
   });
 
   it('moves counters, histograms and gauges on queue, grant, expiry and clear', async () => {

@@ -131,6 +131,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
       this.renewals.inc({ source }, 0);
     }
     for (const reason of RELEASE_REASONS) this.releases.inc({ reason }, 0);
+    for (const reason of ['expired', 'timed_out']) this.lateness.zero({ reason });
   }
 
   private armedTimersNow(): number {
