@@ -40,6 +40,7 @@ export class MutexService {
     private readonly events: MutexEventBus,
     private readonly config: AppConfig,
   ) {
+    // In-process deadline timers settle a lock through the same idempotent check as BullMQ jobs.
     timers.onDue((ticketId) => this.check(ticketId));
   }
 
