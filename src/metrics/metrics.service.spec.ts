@@ -94,7 +94,7 @@ describe('MetricsService', () => {
     bus.emit('ended', ticket({ leaseStart: new Date('2026-01-01T12:00:00Z'), leaseExpiresAt: end, releasedAt: new Date(end.getTime() + 7), releaseReason: 'expired' }));
     bus.emit('ended', ticket({ status: 'released', waitDeadline: end, releasedAt: new Date(end.getTime() + 300), releaseReason: 'timed_out' }));
     bus.emit('ended', ticket({ leaseStart: new Date('2026-01-01T12:00:00Z'), leaseExpiresAt: end, releasedAt: new Date(end.getTime() - 5_000), releaseReason: 'released' }));
-    const text = await metrics.registry.metrics();
+    const text = (await metrics.scrape()).body;
     expect(text).toContain('queue_mutex_expiry_lateness_seconds_bucket{le="0.01",reason="expired"} 1');
     expect(text).toContain('queue_mutex_expiry_lateness_seconds_bucket{le="0.25",reason="timed_out"} 0');
     expect(text).toContain('queue_mutex_expiry_lateness_seconds_bucket{le="0.5",reason="timed_out"} 1');

@@ -84,20 +84,12 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     help: 'Deadline checks run by this instance, via its in-process timers or BullMQ jobs (the durable copy; the second of two checks finds nothing to do)',
     labelNames: ['via'],
     registers: [this.registry],
-    collect: this.runningTotals(['via'], () => ({ in_process: this.timers?.stats.inProcessChecks ?? 0, bullmq: this.timers?.stats.bullmqChecks ?? 0 })),
+    collect: this.runningTotalsBy('via', () => ({ in_process: this.timers?.stats.inProcessChecks ?? 0, bullmq: this.timers?.stats.bullmqChecks ?? 0 })),
   });
-  private readonly handedOver = new Counter({ name: 'queue_mutex_timers_handed_over_total', help: 'Deadlines this instance handed to the others as it stopped', registers: [this.registry], collect: this.runningTotal(() => this.timers?.stats.handedOver ?? 0) });
-  private readonly overCap = new Counter({ name: 'queue_mutex_timers_over_cap_total', help: 'Deadlines left to BullMQ alone because this instance already timed 50,000 in memory', registers: [this.registry], collect: this.runningTotal(() => this.timers?.stats.overCap ?? 0) });
-  private readonly takenOver = new Counter({ name: 'queue_mutex_timers_taken_over_total', help: 'Deadlines this instance took over from a stopping one', registers: [this.registry], collect: this.runningTotal(() => this.timers?.stats.takenOver ?? 0) });
-  private readonly armedTimers = new Gauge({
-    name: 'queue_mutex_timers_in_process',
-    help: 'Lease ends and wait limits this instance is timing in memory',
-    registers: [this.registry],
-    collect: ((read: () => number) =>
-      function (this: Gauge) {
-        this.set(read());
-      })(() => this.armedTimersNow()),
-  });
+  private readonly handedOver = new Counter({ name: 'queue_mutex_timers_handed_over_total', help: 'Deadlines this instance handed to the others as it stopped', registers: [this.registry], collect: this.fromTimers((s) => s.handedOver) });
+  private readonly takenOver = new Counter({ name: 'queue_mutex_timers_taken_over_total', help: 'Deadlines this instance took over from a stopping one', registers: [this.registry], collect: this.fromTimers((s) => s.takenOver) });
+  private readonly overCap = new Counter({ name: 'queue_mutex_timers_over_cap_total', help: 'Deadlines left to BullMQ alone because this instance already timed 50,000 in memory', registers: [this.registry], collect: this.fromTimers((s) => s.overCap) });
+  private readonly armedTimers = new Gauge({ name: 'queue_mutex_timers_in_process', help: 'Lease ends and wait limits this instance is timing in memory', registers: [this.registry] });
 
   private readonly listeners = {
     queued: (t: Ticket) => this.queued.inc({ source: t.source }),
@@ -132,10 +124,6 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     }
     for (const reason of RELEASE_REASONS) this.releases.inc({ reason }, 0);
     for (const reason of ['expired', 'timed_out']) this.lateness.zero({ reason });
-  }
-
-  private armedTimersNow(): number {
-    return this.timers?.armed ?? 0;
   }
 
   onModuleInit(): void {
@@ -180,11 +168,16 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     };
   }
 
-  /** A labelled counter's collect(): one running total per label value. */
-  private runningTotals(labelNames: [string], read: () => Record<string, number>) {
+  /** A counter's collect(): its value is the lock timers' running total. */
+  private fromTimers(pick: (s: LockTimers['stats']) => number) {
+    return this.runningTotal(() => (this.timers ? pick(this.timers.stats) : 0));
+  }
+
+  /** A labelled counter's collect(): one running total per value of `label`. */
+  private runningTotalsBy(label: string, read: () => Record<string, number>) {
     return function (this: Counter<string>) {
       this.reset();
-      for (const [value, total] of Object.entries(read())) this.inc({ [labelNames[0]]: value }, total);
+      for (const [value, total] of Object.entries(read())) this.inc({ [label]: value }, total);
     };
   }
 
@@ -201,6 +194,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     this.held.set(g.held);
     this.waiting.set(g.waiting);
     this.stuck.set(g.stuck);
+    this.armedTimers.set(this.timers?.armed ?? 0);
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 }
