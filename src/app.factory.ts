@@ -11,10 +11,21 @@ import { httpErrorName } from './common/http-exception.filter';
 import { Lifecycle } from './common/lifecycle';
 import { createValidationPipe } from './common/validation';
 
+/** 4 MiB, as a Dapr sidecar accepts by default. */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/**
+ * Deepest nesting a body may have. Validation, JSON.stringify and the state-query compiler all
+ * recurse over a body; thousands of levels would overflow their stacks (a 500), while no API here
+ * needs more than a few levels.
+ */
+export const MAX_BODY_DEPTH = 128;
+
 /** Builds the application exactly as production runs it; tests call this too. */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
-    bodyLimit: 1_048_576,
+    // Dapr's own default (`dapr-http-max-request-size`, and the SDK's `maxBodySizeMb`): state
+    // values its clients save through a sidecar must fit here too.
+    bodyLimit: MAX_BODY_BYTES,
     // No Express-style middleware is bound to any route (the access log is a Fastify hook), so
     // @fastify/middie would only cost every request a pass over an empty list.
     skipMiddie: true,
@@ -101,8 +112,31 @@ function parseEveryBodyAsJson(app: NestFastifyApplication): void {
     if (/"__proto__"\s*:/.test(text)) {
       return done(Object.assign(new Error('Request body must not contain "__proto__"'), { statusCode: 400 }), undefined);
     }
+    if (nestingDepthExceeds(text, MAX_BODY_DEPTH)) {
+      return done(Object.assign(new Error(`Request body nests arrays or objects deeper than ${MAX_BODY_DEPTH} levels`), { statusCode: 400 }), undefined);
+    }
     done(null, parsed);
   });
+}
+
+/**
+ * Whether valid JSON text opens more than `max` arrays or objects inside each other. A linear scan
+ * over the text (brackets inside strings skipped), so a hostile body costs no recursion at all.
+ */
+export function nestingDepthExceeds(json: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c /* backslash: skip the escaped character */) i++;
+      else if (c === 0x22 /* " */) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) depth--;
+  }
+  return false;
 }
 
 function setupSwagger(app: NestFastifyApplication): void {

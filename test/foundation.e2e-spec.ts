@@ -193,8 +193,30 @@ describe('request bodies', () => {
     const api = http(cluster.url, cluster.ownerToken);
     const proto = await api.post('/sfp/api/locks', '{"repository":"a","resource":"b","leaseDurationSeconds":5,"__proto__":{"x":1}}');
     expect(proto.status).toBe(400);
-    const huge = await api.post('/sfp/api/locks', JSON.stringify({ repository: 'a', resource: 'b', leaseDurationSeconds: 5, reason: 'x'.repeat(2_000_000) }));
+    // The limit is Dapr's 4 MiB: 2 MB still reaches validation, 5 MB does not.
+    const large = await api.post('/sfp/api/locks', JSON.stringify({ repository: 'a', resource: 'b', leaseDurationSeconds: 5, reason: 'x'.repeat(2_000_000) }));
+    expect(large).toMatchObject({ status: 400, body: { message: expect.stringMatching(/^reason/) } });
+    const huge = await api.post('/sfp/api/locks', JSON.stringify({ repository: 'a', resource: 'b', leaseDurationSeconds: 5, reason: 'x'.repeat(5_000_000) }));
     expect(huge.status).toBe(413);
+    // A Dapr client may save a 3 MB value, as through a real sidecar.
+    const value = 'v'.repeat(3_000_000);
+    expect((await api.post('/v1.0/state/statestore', JSON.stringify([{ key: 'big', value }]))).status).toBe(204);
+    expect((await api.get('/v1.0/state/statestore/big')).body).toBe(value);
+  });
+
+  it('refuses bodies nested deeper than 128 levels with 400 on every surface, never a stack overflow', async () => {
+    const api = http(cluster.url, cluster.ownerToken);
+    const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+    const sfp = await api.post('/sfp/api/locks', `{"repository":"a","resource":"b","leaseDurationSeconds":5,"x":${deep(5000)}}`);
+    expect(sfp).toMatchObject({ status: 400, body: { message: expect.stringMatching(/deeper than 128 levels/) } });
+    const dapr = await api.post('/v1.0/state/statestore', `[{"key":"deep","value":${deep(5000)}}]`);
+    expect(dapr).toMatchObject({ status: 400, body: { errorCode: 'ERR_MALFORMED_REQUEST', message: expect.stringMatching(/deeper than 128/) } });
+    const sync = await api.post('/api/v0/lock', `{"lockName":"a","requester":"b","x":${deep(200)}}`);
+    expect(sync.status).toBe(400);
+    // Brackets inside strings are text, and 100 real levels are fine.
+    const inString = await api.post('/v1.0/state/statestore', JSON.stringify([{ key: 'brackets', value: '['.repeat(1000) }, { key: 'nested', value: JSON.parse(deep(100)) }]));
+    expect(inString.status).toBe(204);
+    expect((await api.get('/v1.0/state/statestore/brackets')).body).toBe('['.repeat(1000));
   });
 });
 
