@@ -83,6 +83,40 @@ describe('foundation: health, auth, users, errors', () => {
     }
   });
 
+  it('lets an owner key limited to repositories manage only users and keys within its limits', async () => {
+    const limited = await createUser(cluster.url, cluster.ownerToken, { name: 'org-owner', role: 'owner', repositories: ['org/*'] });
+    const outsider = await createUser(cluster.url, cluster.ownerToken, { name: 'outsider', role: 'application', repositories: ['secret/*'] });
+    const api = http(cluster.url, limited.apiKey);
+    // No way out of its limits: not an unlimited key, not one for other repositories.
+    for (const body of [
+      { name: 'escalated', role: 'owner' },
+      { name: 'sideways', role: 'application', repositories: ['secret/*'] },
+      { name: 'wider', role: 'application', repositories: ['org/app', '*'] },
+    ]) {
+      const res = await api.post('/sfp/api/users', body);
+      expect({ body, status: res.status }).toEqual({ body, status: 403 });
+      expect(res.body.message).toMatch(/limited to repositories 'org\/\*'/);
+    }
+    const inside = await api.post('/sfp/api/users', { name: 'team', role: 'application', repositories: ['org/team-*'] });
+    expect(inside.status).toBe(201);
+    // It sees, issues keys for and revokes only users within its limits.
+    const names = (await api.get('/sfp/api/users')).body.map((u: { name: string }) => u.name);
+    expect(names).toEqual(expect.arrayContaining(['org-owner', 'team']));
+    expect(names).not.toContain('outsider');
+    expect(names).not.toContain('m');
+    const keys = (await api.get('/sfp/api/admin/keys')).body.items.map((k: { user: { id: string } }) => k.user.id);
+    expect(keys).not.toContain(outsider.id);
+    expect(keys).toContain(inside.body.id);
+    expect((await api.post('/sfp/api/admin/keys', { userId: outsider.id })).status).toBe(403);
+    expect((await api.delete(`/sfp/api/users/${outsider.id}`)).status).toBe(403);
+    expect((await http(cluster.url, outsider.apiKey).get('/sfp/api/users/me')).status).toBe(200);
+    expect((await api.post('/sfp/api/admin/keys', { userId: inside.body.id })).status).toBe(201);
+    expect((await api.delete(`/sfp/api/users/${inside.body.id}`)).status).toBe(200);
+    // Keys that expire before they are issued are refused here as on /admin/keys.
+    const past = await http(cluster.url, cluster.ownerToken).post('/sfp/api/users', { name: 'x', role: 'member', expiresAt: '2000-01-01T00:00:00Z' });
+    expect(past).toMatchObject({ status: 400, body: { message: 'expiresAt must be in the future' } });
+  });
+
   it('rejects bad input with 400 naming the field, never 500', async () => {
     const owner = http(cluster.url, cluster.ownerToken);
     const badRole = await owner.post('/sfp/api/users', { name: 'x', role: 'admin' });

@@ -11,6 +11,8 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
+import { CurrentPrincipal } from '../auth/current-principal.decorator';
+import { Principal } from '../auth/principal';
 import { Roles } from '../auth/roles.decorator';
 import { uuidParam } from '../common/params';
 import { AdminKeysService } from './admin-keys.service';
@@ -19,7 +21,7 @@ import { CreatedKeyDto, CreateKeyDto, KeyDto, KeyPageDto, KeysQueryDto } from '.
 @ApiTags('Admin')
 @ApiBearerAuth('api-key')
 @ApiUnauthorizedResponse({ description: 'Missing or invalid API key' })
-@ApiForbiddenResponse({ description: 'Requires role: owner' })
+@ApiForbiddenResponse({ description: "Requires role: owner; a key limited to repositories manages only users limited to within them" })
 @Roles('owner')
 @Controller('sfp/api/admin/keys')
 export class AdminKeysController {
@@ -29,8 +31,8 @@ export class AdminKeysController {
   @ApiOperation({ summary: 'List API keys (prefix, user, created, expires, last used, revoked); newest first' })
   @ApiOkResponse({ type: KeyPageDto })
   @ApiBadRequestResponse({ description: 'Invalid filter or paging value' })
-  list(@Query() query: KeysQueryDto): Promise<KeyPageDto> {
-    return this.keys.list(query);
+  list(@Query() query: KeysQueryDto, @CurrentPrincipal() principal: Principal): Promise<KeyPageDto> {
+    return this.keys.list(query, principal);
   }
 
   @Post()
@@ -39,8 +41,8 @@ export class AdminKeysController {
   @ApiBadRequestResponse({ description: 'Invalid body (userId not a UUID, expiresAt not a future date-time)' })
   @ApiNotFoundResponse({ description: 'No such user' })
   @ApiConflictResponse({ description: 'The user is revoked' })
-  create(@Body() dto: CreateKeyDto): Promise<CreatedKeyDto> {
-    return this.keys.create(dto);
+  create(@Body() dto: CreateKeyDto, @CurrentPrincipal() principal: Principal): Promise<CreatedKeyDto> {
+    return this.keys.create(dto, principal);
   }
 
   @Delete(':id')
@@ -48,7 +50,7 @@ export class AdminKeysController {
   @ApiOkResponse({ type: KeyDto })
   @ApiNotFoundResponse({ description: 'No such key' })
   @ApiConflictResponse({ description: 'Already revoked' })
-  revoke(@Param('id', uuidParam('id')) id: string): Promise<KeyDto> {
-    return this.keys.revoke(id);
+  revoke(@Param('id', uuidParam('id')) id: string, @CurrentPrincipal() principal: Principal): Promise<KeyDto> {
+    return this.keys.revoke(id, principal);
   }
 }

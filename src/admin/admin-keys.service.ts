@@ -4,7 +4,9 @@ import { IsNull, Repository } from 'typeorm';
 import { ApiKeyEntity } from '../auth/api-key.entity';
 import { AuthService } from '../auth/auth.service';
 import { KeyHasher } from '../auth/key-hasher';
+import { Principal, repositoriesCover } from '../auth/principal';
 import { UserEntity } from '../auth/user.entity';
+import { assertManages } from '../auth/users.service';
 import { PgPool } from '../database/pg-pool';
 import { CreatedKeyDto, CreateKeyDto, KeyDto, KeyPageDto, KeysQueryDto, KeyStatus } from './dto/admin-key.dto';
 import { SqlWhereBuilder, statementName } from './sql-where.builder';
@@ -30,10 +32,16 @@ export class AdminKeysService {
     private readonly auth: AuthService,
   ) {}
 
-  async list(q: KeysQueryDto): Promise<KeyPageDto> {
+  async list(q: KeysQueryDto, by: Principal): Promise<KeyPageDto> {
     const limit = q.limit ?? 100;
     const offset = q.offset ?? 0;
     const w = new SqlWhereBuilder();
+    if (by.repositories !== null) {
+      // A limited owner sees the keys of the users it manages (see assertManages); users are few.
+      const users = await this.users.find({ select: { id: true, repositories: true } });
+      const ids = users.filter((u) => repositoriesCover(by.repositories, u.repositories)).map((u) => u.id);
+      w.and((p) => `k.user_id = ANY(${p(ids)}::uuid[])`);
+    }
     if (q.userId) w.and((p) => `k.user_id = ${p(q.userId)}::uuid`);
     if (q.status) w.and((p) => `(${STATUS_SQL}) = ${p(q.status)}`);
     const text = `
@@ -51,10 +59,11 @@ export class AdminKeysService {
     return { total: row.total, limit, offset, items: (row.items as Raw[]).map(toKeyDto) };
   }
 
-  async create(dto: CreateKeyDto): Promise<CreatedKeyDto> {
+  async create(dto: CreateKeyDto, by: Principal): Promise<CreatedKeyDto> {
     if (dto.expiresAt && dto.expiresAt.getTime() <= Date.now()) throw new BadRequestException('expiresAt must be in the future');
     const user = await this.users.findOne({ where: { id: dto.userId } });
     if (!user) throw new NotFoundException(`User ${dto.userId} not found`);
+    assertManages(by, user.repositories, `issue a key for user ${user.id}`);
     if (user.revokedAt) throw new ConflictException(`User ${dto.userId} is revoked; create a new user instead`);
     const apiKey = this.hasher.newKey();
     const key = await this.keys.save(
@@ -63,9 +72,10 @@ export class AdminKeysService {
     return { ...toKeyDto(entityRow(key, user)), apiKey };
   }
 
-  async revoke(id: string): Promise<KeyDto> {
+  async revoke(id: string, by: Principal): Promise<KeyDto> {
     const key = await this.keys.findOne({ where: { id }, relations: { user: true } });
     if (!key) throw new NotFoundException(`Key ${id} not found`);
+    assertManages(by, key.user.repositories, `revoke key ${id}`);
     if (key.revokedAt) throw new ConflictException(`Key ${id} is already revoked`);
     // Conditional update: two owners revoking at once both succeed without a double write.
     await this.keys.update({ id, revokedAt: IsNull() }, { revokedAt: new Date() });

@@ -25,3 +25,15 @@ export function repositoryAllowed(patterns: string[] | null, repository: string)
     return regex.test(repository);
   });
 }
+
+/**
+ * Whether every repository `inner` allows is one `outer` allows too: a limited key may only hand
+ * out or manage keys inside its own limits. `null` is "all repositories". A pattern of `inner` is
+ * tested as a literal name against `outer`: each `*` of it can then only fall inside a `*` of the
+ * outer pattern, so whatever that `*` stands for, the outer pattern still matches.
+ */
+export function repositoriesCover(outer: string[] | null, inner: string[] | null): boolean {
+  if (outer === null) return true;
+  if (inner === null) return false;
+  return inner.every((pattern) => repositoryAllowed(outer, pattern));
+}

@@ -1,5 +1,16 @@
 import { BadRequestException, Body, Controller, Delete, Get, Param, ParseUUIDPipe, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiForbiddenResponse, ApiOkResponse, ApiOperation, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiForbiddenResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
 import { CurrentPrincipal } from './current-principal.decorator';
 import { CreatedUserDto, CreateUserDto, UserDto } from './dto/user.dto';
 import { Principal } from './principal';
@@ -15,20 +26,26 @@ export class UsersController {
 
   @Post()
   @Roles('owner')
-  @ApiOperation({ summary: 'Create a user and its API key', description: 'The key is in the answer once; only its hash is stored. `repositories` limits it to matching repositories.' })
+  @ApiOperation({
+    summary: 'Create a user and its API key',
+    description:
+      'The key is in the answer once; only its hash is stored. `repositories` limits it to matching repositories. ' +
+      'An owner key that is itself limited to repositories may only create users limited to within them.',
+  })
   @ApiCreatedResponse({ type: CreatedUserDto, description: 'The user, with its API key shown this once' })
-  @ApiForbiddenResponse({ description: 'Requires role: owner' })
-  create(@Body() dto: CreateUserDto): Promise<CreatedUserDto> {
-    return this.users.create(dto);
+  @ApiBadRequestResponse({ description: 'Invalid body (the message names the field)' })
+  @ApiForbiddenResponse({ description: "Requires role: owner; or the new user's repositories go beyond this key's" })
+  create(@Body() dto: CreateUserDto, @CurrentPrincipal() principal: Principal): Promise<CreatedUserDto> {
+    return this.users.create(dto, principal);
   }
 
   @Get()
   @Roles('owner')
-  @ApiOperation({ summary: 'List users' })
+  @ApiOperation({ summary: 'List users', description: 'For an owner key limited to repositories: the users limited to within them.' })
   @ApiOkResponse({ type: [UserDto] })
   @ApiForbiddenResponse({ description: 'Requires role: owner' })
-  list(): Promise<UserDto[]> {
-    return this.users.list();
+  list(@CurrentPrincipal() principal: Principal): Promise<UserDto[]> {
+    return this.users.list(principal);
   }
 
   @Get('me')
@@ -42,8 +59,14 @@ export class UsersController {
   @Roles('owner')
   @ApiOperation({ summary: 'Revoke a user', description: 'Its keys stop working at once, on every instance.' })
   @ApiOkResponse({ type: UserDto, description: 'Revoked: its keys stop working at once' })
-  @ApiForbiddenResponse({ description: 'Requires role: owner' })
-  revoke(@Param('id', new ParseUUIDPipe({ exceptionFactory: () => new BadRequestException('id must be a UUID') })) id: string): Promise<UserDto> {
-    return this.users.revoke(id);
+  @ApiBadRequestResponse({ description: 'id is not a UUID' })
+  @ApiForbiddenResponse({ description: "Requires role: owner; or the user's repositories go beyond this key's" })
+  @ApiNotFoundResponse({ description: 'No such user' })
+  @ApiConflictResponse({ description: 'Already revoked' })
+  revoke(
+    @Param('id', new ParseUUIDPipe({ exceptionFactory: () => new BadRequestException('id must be a UUID') })) id: string,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<UserDto> {
+    return this.users.revoke(id, principal);
   }
 }

@@ -1,4 +1,4 @@
-import { ConflictException, Injectable, Logger, NotFoundException, OnApplicationBootstrap } from '@nestjs/common';
+import { BadRequestException, ConflictException, ForbiddenException, Injectable, Logger, NotFoundException, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config';
@@ -6,7 +6,7 @@ import { ApiKeyEntity } from './api-key.entity';
 import { AuthService } from './auth.service';
 import { CreatedUserDto, CreateUserDto, UserDto } from './dto/user.dto';
 import { KeyHasher } from './key-hasher';
-import { BOOTSTRAP_OWNER_ID, Principal } from './principal';
+import { BOOTSTRAP_OWNER_ID, Principal, repositoriesCover } from './principal';
 import { Role, UserEntity, UserKind } from './user.entity';
 
 @Injectable()
@@ -28,7 +28,9 @@ export class UsersService implements OnApplicationBootstrap {
     if (owners === 0) this.logger.warn('No OWNER_TOKEN is set and no owner exists yet: set OWNER_TOKEN to create the first API keys');
   }
 
-  create(dto: CreateUserDto): Promise<CreatedUserDto> {
+  create(dto: CreateUserDto, by: Principal): Promise<CreatedUserDto> {
+    if (dto.expiresAt && dto.expiresAt.getTime() <= Date.now()) throw new BadRequestException('expiresAt must be in the future');
+    assertManages(by, dto.repositories ?? null, 'create a user');
     return this.createWithKey(
       { name: dto.name, role: dto.role, repositories: dto.repositories ?? null, kind: 'user' },
       this.hasher.newKey(),
@@ -64,14 +66,17 @@ export class UsersService implements OnApplicationBootstrap {
     return { userId, keyHash: this.hasher.hash(apiKey), keyPrefix: apiKey.slice(0, 8), expiresAt };
   }
 
-  async list(): Promise<UserDto[]> {
-    const rows = await this.users.find({ relations: { keys: true }, order: { createdAt: 'ASC' } });
+  /** Every user, or for a key limited to repositories, the users limited to within them. */
+  async list(by: Principal): Promise<UserDto[]> {
+    const all = await this.users.find({ relations: { keys: true }, order: { createdAt: 'ASC' } });
+    const rows = all.filter((u) => repositoriesCover(by.repositories, u.repositories));
     return rows.map((u) => toUserDto(u, u.keys.find((k) => !k.revokedAt) ?? u.keys[0]));
   }
 
-  async revoke(id: string): Promise<UserDto> {
+  async revoke(id: string, by: Principal): Promise<UserDto> {
     const user = await this.users.findOne({ where: { id }, relations: { keys: true } });
     if (!user) throw new NotFoundException(`User ${id} not found`);
+    assertManages(by, user.repositories, `revoke user ${id}`);
     if (user.revokedAt) throw new ConflictException(`User ${id} is already revoked`);
     const now = new Date();
     await this.dataSource.transaction(async (em) => {
@@ -91,6 +96,19 @@ export class UsersService implements OnApplicationBootstrap {
     if (!user) throw new NotFoundException('User not found');
     return toUserDto(user, user.keys.find((k) => k.id === principal.keyId));
   }
+}
+
+/**
+ * An owner key limited to repositories manages only users limited to within them: otherwise it
+ * could mint itself an unlimited key, or revoke the keys of owners it cannot see.
+ */
+export function assertManages(by: Principal, repositories: string[] | null, action: string): void {
+  if (repositoriesCover(by.repositories, repositories)) return;
+  const limits = by.repositories!.map((p) => `'${p}'`).join(', ');
+  throw new ForbiddenException(
+    `This key is limited to repositories ${limits}: it may not ${action} ` +
+      (repositories === null ? 'with access to all repositories' : `with repositories outside them`),
+  );
 }
 
 function toUserDto(user: UserEntity, key?: ApiKeyEntity): UserDto {
