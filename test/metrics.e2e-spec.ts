@@ -31,7 +31,7 @@ describe('metrics', () => {
     await cluster?.close();
   });
 
-  it('serves /metrics without a key, with the listed series present from the start', async () => {
+  it('serves /metrics with a key, with the listed series present from the start', async () => {
     const text = await scrape();
     for (const name of [
       'queue_mutex_lock_queue_depth',
@@ -123,6 +123,16 @@ describe('metrics', () => {
     expect((await fetch(cluster.url + '/metrics')).status).toBe(401);
     const member = await createUser(cluster.url, cluster.ownerToken, { name: 'scraper', role: 'member' });
     expect((await fetch(cluster.url + '/metrics', { headers: { authorization: `Bearer ${member.apiKey}` } })).status).toBe(200);
+  });
+
+  it('refuses keys limited to repositories, since the per-lock series name every repository', async () => {
+    const limited = await createUser(cluster.url, cluster.ownerToken, { name: 'org-scraper', role: 'owner', repositories: ['org/*'] });
+    const anonymous = (await http(cluster.url).post('/api/v0/users/anonymous')).body.apiKey;
+    for (const key of [limited.apiKey, anonymous]) {
+      const res = await fetch(cluster.url + '/metrics', { headers: { authorization: `Bearer ${key}` } });
+      expect(res.status).toBe(403);
+      expect(await res.json()).toMatchObject({ message: expect.stringMatching(/not limited to repositories/) });
+    }
   });
 
   it('keeps a registry per app instance', async () => {

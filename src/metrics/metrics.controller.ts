@@ -1,6 +1,8 @@
 import { Controller, Get, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiServiceUnavailableResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiForbiddenResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiServiceUnavailableResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
+import { CurrentPrincipal } from '../auth/current-principal.decorator';
+import { Principal } from '../auth/principal';
 import { MetricsService } from './metrics.service';
 
 @ApiTags('Operations')
@@ -12,7 +14,7 @@ export class MetricsController {
   @ApiBearerAuth('api-key')
   @ApiUnauthorizedResponse({ description: 'Missing or invalid API key' })
   @ApiOperation({
-    summary: 'Prometheus metrics (any role; give the scraper a member key as its bearer token)',
+    summary: 'Prometheus metrics (any role; give the scraper a member key, not limited to repositories, as its bearer token)',
     description:
       'Per lock (busiest 1,000): `queue_mutex_lock_queue_depth`, `queue_mutex_lock_holders`. Totals: `queue_mutex_locks_held`, ' +
       '`queue_mutex_tickets_waiting`, `queue_mutex_locks_stuck` (read from PostgreSQL at scrape time: the same on every instance). ' +
@@ -22,9 +24,10 @@ export class MetricsController {
   })
   @ApiProduces('text/plain')
   @ApiOkResponse({ description: 'Prometheus text exposition format 0.0.4', schema: { type: 'string' } })
+  @ApiForbiddenResponse({ description: 'The key is limited to repositories (metrics show every repository)' })
   @ApiServiceUnavailableResponse({ description: 'PostgreSQL cannot be reached' })
-  async scrape(@Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
-    const { contentType, body } = await this.metrics.scrape();
+  async scrape(@Res({ passthrough: true }) reply: FastifyReply, @CurrentPrincipal() principal: Principal): Promise<string> {
+    const { contentType, body } = await this.metrics.scrape(principal);
     reply.header('content-type', contentType);
     return body;
   }

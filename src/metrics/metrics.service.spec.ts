@@ -22,6 +22,8 @@ const ticket = (over: Partial<Ticket>): Ticket =>
     ...over,
   }) as Ticket;
 
+const unlimited = { userId: 'u', name: 'scraper', role: 'member', kind: 'user', repositories: null, keyId: 'k' } as const;
+
 describe('MetricsService', () => {
   const bus = new MutexEventBus();
   const hooks: Array<(req: any, reply: any, done: () => void) => void> = [];
@@ -69,7 +71,7 @@ describe('MetricsService', () => {
   });
 
   it('sets the lock gauges from one read at scrape time', async () => {
-    const { body, contentType } = await metrics.scrape();
+    const { body, contentType } = await metrics.scrape(unlimited);
     expect(contentType).toMatch(/^text\/plain/);
     expect(body).toContain('queue_mutex_lock_queue_depth{repository="acme/web",resource="uat"} 5');
     expect(body).toContain('queue_mutex_lock_holders{repository="acme/web",resource="uat"} 1');
@@ -94,7 +96,7 @@ describe('MetricsService', () => {
     bus.emit('ended', ticket({ leaseStart: new Date('2026-01-01T12:00:00Z'), leaseExpiresAt: end, releasedAt: new Date(end.getTime() + 7), releaseReason: 'expired' }));
     bus.emit('ended', ticket({ status: 'released', waitDeadline: end, releasedAt: new Date(end.getTime() + 300), releaseReason: 'timed_out' }));
     bus.emit('ended', ticket({ leaseStart: new Date('2026-01-01T12:00:00Z'), leaseExpiresAt: end, releasedAt: new Date(end.getTime() - 5_000), releaseReason: 'released' }));
-    const text = (await metrics.scrape()).body;
+    const text = (await metrics.scrape(unlimited)).body;
     expect(text).toContain('queue_mutex_expiry_lateness_seconds_bucket{le="0.01",reason="expired"} 1');
     expect(text).toContain('queue_mutex_expiry_lateness_seconds_bucket{le="0.25",reason="timed_out"} 0');
     expect(text).toContain('queue_mutex_expiry_lateness_seconds_bucket{le="0.5",reason="timed_out"} 1');

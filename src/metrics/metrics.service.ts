@@ -1,7 +1,8 @@
-import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { ForbiddenException, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Principal } from '../auth/principal';
 import { Ticket } from '../mutex/domain/ticket';
 import { MutexEventBus } from '../mutex/mutex-event-bus';
 import { BatchStats } from '../mutex/lock-call-batcher';
@@ -182,7 +183,12 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** The exposition text, with the lock gauges read fresh from PostgreSQL. */
-  async scrape(): Promise<{ contentType: string; body: string }> {
+  async scrape(by: Principal): Promise<{ contentType: string; body: string }> {
+    // Per-lock series name every repository: a key limited to some (a synchronize anonymous user's,
+    // which anyone may create) must not read the others' through them.
+    if (by.repositories !== null) {
+      throw new ForbiddenException('Metrics show every repository: scrape with a key that is not limited to repositories');
+    }
     const g = await this.gauges.read();
     this.queueDepth.reset();
     this.holders.reset();
