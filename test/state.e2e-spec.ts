@@ -447,6 +447,28 @@ describe('Dapr state API', () => {
       expect((await http(cluster.url).get(`/v1.0/state/${STORE}/by-app`, { 'dapr-api-token': app.apiKey })).body).toBe(1);
     });
 
+    it('lets a key limited to repositories reach only the stores its patterns name, as with lock stores', async () => {
+      const limited = await createUser(cluster.url, cluster.ownerToken, { name: 'state-limited', role: 'application', repositories: [OTHER] });
+      const as = http(cluster.url, limited.apiKey);
+      for (const res of [
+        await as.post(`/v1.0/state/${STORE}`, [{ key: 'k', value: 1 }]),
+        await as.get(`/v1.0/state/${STORE}/k`),
+        await as.delete(`/v1.0/state/${STORE}/k`),
+        await as.post(`/v1.0/state/${STORE}/bulk`, { keys: ['k'] }),
+        await as.post(`/v1.0/state/${STORE}/transaction`, { operations: [] }),
+        await as.post(`/v1.0-alpha1/state/${STORE}/query`, { filter: {} }),
+      ]) {
+        expect({ status: res.status, body: res.body }).toEqual({
+          status: 403,
+          body: { errorCode: 'ERR_PERMISSION_DENIED', message: `This key may not access state store '${STORE}'` },
+        });
+      }
+      expect((await as.post(`/v1.0/state/${OTHER}`, [{ key: 'mine', value: 2 }])).status).toBe(204);
+      expect((await as.get(`/v1.0/state/${OTHER}/mine`)).body).toBe(2);
+      // An unknown store is still Dapr's 400 first.
+      expect((await as.get('/v1.0/state/nostore/k')).body.errorCode).toBe('ERR_STATE_STORE_NOT_FOUND');
+    });
+
     it('documents the state routes in the OpenAPI document', async () => {
       const doc = await http(cluster.url).get('/docs-json');
       expect(Object.keys(doc.body.paths)).toEqual(

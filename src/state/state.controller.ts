@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
@@ -18,6 +18,7 @@ import {
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Roles } from '../auth/roles.decorator';
+import { StateStoreAccessGuard } from './state-store-access.guard';
 import { etagFromIfMatch } from './state-request.validator';
 import { BulkStateItem, StateService } from './state.service';
 
@@ -49,9 +50,10 @@ const STATE_ITEM_SCHEMA = {
 @ApiBearerAuth('api-key')
 @ApiSecurity('dapr-api-token')
 @ApiUnauthorizedResponse({ description: 'Missing or invalid API key' })
-@ApiForbiddenResponse({ description: 'Requires role: owner, application' })
+@ApiForbiddenResponse({ description: "Requires role: owner, application; a key limited to repositories needs one matching the store's name" })
 @ApiBadRequestResponse({ description: 'ERR_STATE_STORE_NOT_FOUND or ERR_MALFORMED_REQUEST' })
 @Roles('owner', 'application')
+@UseGuards(StateStoreAccessGuard)
 @Controller()
 export class StateController {
   constructor(private readonly state: StateService) {}
