@@ -170,8 +170,21 @@ describe('Dapr state API', () => {
       expect(res.status).toBe(409);
       expect(res.body.errorCode).toBe('ERR_STATE_SAVE');
       expect((await api.get(`/v1.0/state/${STORE}/e-absent`)).status).toBe(204);
-      const garbage = await api.post(`/v1.0/state/${STORE}`, [{ key: 'e-absent', value: 1, etag: 'not-an-etag' }]);
-      expect(garbage.status).toBe(409);
+    });
+
+    it('an etag that could never match (not this store\'s integer form) is 400, as Dapr answers ETagInvalid', async () => {
+      await client.state.save(STORE, [{ key: 'e-bad', value: 1 }]);
+      for (const etag of ['not-an-etag', '-1', '0', '1.5', '99999999999999999999']) {
+        const save = await api.post(`/v1.0/state/${STORE}`, [{ key: 'e-bad', value: 2, etag }]);
+        expect({ etag, status: save.status, body: save.body }).toEqual({
+          etag,
+          status: 400,
+          body: { errorCode: 'ERR_STATE_SAVE', message: expect.stringMatching(/^failed saving state in state store statestore: invalid etag value/) },
+        });
+        const del = await api.delete(`/v1.0/state/${STORE}/e-bad`, { 'if-match': etag });
+        expect({ etag, status: del.status, code: del.body.errorCode }).toEqual({ etag, status: 400, code: 'ERR_STATE_DELETE' });
+      }
+      expect(await client.state.get(STORE, 'e-bad')).toBe(1);
     });
 
     it('delete: If-Match must match (409 ERR_STATE_DELETE), then deletes (SDK and raw)', async () => {

@@ -58,6 +58,10 @@ export class StateService {
   async save(store: string, body: unknown, query: Query): Promise<void> {
     this.assertStore(store);
     const writes = parseSaveBody(body, metadataFromQuery(query));
+    const invalid = writes.find((w) => !etagWellFormed(w.etag));
+    if (invalid) {
+      throw new DaprError(400, 'ERR_STATE_SAVE', `failed saving state in state store ${store}: invalid etag value: ${JSON.stringify(invalid.etag)} is not an etag of this store`);
+    }
     const result = await this.write(store, writes);
     if (!result.ok) {
       throw new DaprError(
@@ -82,6 +86,9 @@ export class StateService {
     validateKey(key);
     const concurrency = parseConcurrency(queryParam(query, 'concurrency'));
     checkConsistency(queryParam(query, 'consistency'));
+    if (!etagWellFormed(etag)) {
+      throw new DaprError(400, 'ERR_STATE_DELETE', `failed deleting state with key ${key}: invalid etag value: ${JSON.stringify(etag)} is not an etag of this store`);
+    }
     const result = await this.write(store, [{ kind: 'delete', key, etag, concurrency }]);
     if (!result.ok) {
       throw new DaprError(
@@ -157,4 +164,12 @@ export class StateService {
 
 function metadataOf(entry: StateEntry): { metadata?: Record<string, string> } {
   return entry.expiresAt ? { metadata: { ttlExpireTime: formatExpireTime(entry.expiresAt) } } : {};
+}
+
+/**
+ * This store's etags are positive integers (a sequence). As in Dapr's own stores, an etag that
+ * could never match is a bad request (400), not a concurrency conflict (409).
+ */
+function etagWellFormed(etag: string | null): boolean {
+  return etag === null || /^[1-9][0-9]{0,18}$/.test(etag);
 }
