@@ -193,6 +193,30 @@ describe('sfp Locks API', () => {
     expect(tooLong.status).toBe(400);
   });
 
+  it('Idempotency-Key: a replay with other terms (lease, reason, wait limit) is 409 naming them, not the first ticket', async () => {
+    const res = fresh();
+    await queue(res); // a holder, so the keyed ticket waits and keeps its wait limit
+    const key = { 'idempotency-key': `terms-${res}` };
+    const terms = { reason: 'first', waitTimeoutSeconds: 300 };
+    const first = await queue(res, terms, key);
+    expect(first.body.status).toBe('queued');
+    expect((await queue(res, terms, key)).body.id).toBe(first.body.id);
+    for (const [extra, field] of [
+      [{ ...terms, leaseDurationSeconds: 999 }, 'leaseDurationSeconds'],
+      [{ ...terms, reason: 'second' }, 'reason'],
+      [{ reason: 'first' }, 'waitTimeoutSeconds'],
+      [{ ...terms, waitTimeoutSeconds: 5 }, 'waitTimeoutSeconds'],
+    ] as const) {
+      const res2 = await queue(res, extra, key);
+      expect({ field, status: res2.status, message: res2.body.message }).toEqual({
+        field,
+        status: 409,
+        message: `Idempotency-Key was already used with a different ${field}`,
+      });
+    }
+    expect((await api.get(path(res))).body).toHaveLength(2);
+  });
+
   it('repositories with encoded slashes and unusual characters work', async () => {
     const repo = 'org/team/repo with spaces+ünïcode';
     const r = await api.post('/sfp/api/locks', { repository: repo, resource: 'a/b', leaseDurationSeconds: 5 });

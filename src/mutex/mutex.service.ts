@@ -63,6 +63,7 @@ export class MutexService {
     }
     const ticket = r.ticket!;
     if (r.outcome === 'ok') this.afterQueued(ticket);
+    if (r.outcome === 'replayed') assertSameTerms(ticket, req);
     return { ticket, replayed: r.outcome === 'replayed' };
   }
 
@@ -274,4 +275,20 @@ export class MutexService {
       throw new BadRequestException(`${field} must be between 1 and ${this.config.MAX_LEASE_SECONDS} seconds`);
     }
   }
+}
+
+/**
+ * A replayed Idempotency-Key must repeat the request: the same key with other terms is a client
+ * bug, and answering with the first ticket would hide that its lease or reason is not the one
+ * asked for. Only what the ticket still shows is compared: a renew may have changed the lease,
+ * and a ticket granted at once keeps no wait limit.
+ */
+function assertSameTerms(t: Ticket, req: QueueRequest): void {
+  const differ: string[] = [];
+  if (t.renewedAt === null && t.leaseDurationSeconds !== Math.ceil(req.leaseSeconds)) differ.push('leaseDurationSeconds');
+  if (t.reason !== (req.reason ?? null)) differ.push('reason');
+  if (t.waitDeadline !== null && Math.round((t.waitDeadline.getTime() - t.createdAt.getTime()) / 1000) !== (req.waitTimeoutSeconds ?? null)) {
+    differ.push('waitTimeoutSeconds');
+  }
+  if (differ.length > 0) throw new ConflictException(`Idempotency-Key was already used with a different ${differ.join(', ')}`);
 }
