@@ -28,6 +28,31 @@ describe('foundation: health, auth, users, errors', () => {
     expect(doc.body.paths['/sfp/api/users'].post.responses['201']).toBeDefined();
   });
 
+  it('publishes a consistent OpenAPI document: path parameters exist and are required, no untyped fields', async () => {
+    const doc = (await http(cluster.url).get('/docs-json')).body;
+    const problems: string[] = [];
+    for (const [path, item] of Object.entries<Record<string, { parameters?: { name: string; in: string; required?: boolean }[] }>>(doc.paths)) {
+      for (const [method, op] of Object.entries(item)) {
+        for (const param of op.parameters ?? []) {
+          if (param.in !== 'path') continue;
+          if (!path.includes(`{${param.name}}`)) problems.push(`${method} ${path}: path parameter ${param.name} is not in the path`);
+          if (param.required !== true) problems.push(`${method} ${path}: path parameter ${param.name} is not required`);
+        }
+      }
+    }
+    // A nullable field typed "object" is a TypeScript union the generator could not name.
+    type Prop = { type?: string; nullable?: boolean; allOf?: unknown; $ref?: string };
+    for (const [name, schema] of Object.entries<{ properties?: Record<string, Prop> }>(doc.components.schemas)) {
+      for (const [field, prop] of Object.entries(schema.properties ?? {})) {
+        if (prop.nullable && prop.type === 'object' && !prop.allOf && !prop.$ref) problems.push(`${name}.${field} is typed object`);
+      }
+    }
+    expect(problems).toEqual([]);
+    const ticket = doc.components.schemas.TicketDto.properties;
+    expect(ticket.leaseStart).toMatchObject({ type: 'string', format: 'date-time', nullable: true });
+    expect(ticket.fencingToken).toMatchObject({ type: 'number', nullable: true });
+  });
+
   it('answers 401 without a key, with a wrong key, and with a malformed header', async () => {
     expect((await http(cluster.url).get('/sfp/api/users/me')).status).toBe(401);
     expect((await http(cluster.url, 'nope-not-a-key').get('/sfp/api/users/me')).status).toBe(401);

@@ -272,6 +272,21 @@ describe('sfp Locks API', () => {
       expect({ body, status: r.status }).toEqual({ body, status: 400 });
       expect(r.body.message).toMatch(field);
     }
+    // One clear message per broken field: missing, wrong type, or the rule it breaks.
+    const exact: Array<[unknown, string]> = [
+      [{ resource: 'r', leaseDurationSeconds: 5 }, 'repository is required'],
+      [{ repository: 42, resource: 'r', leaseDurationSeconds: 5 }, 'repository must be a string'],
+      [{ repository: '   ', resource: 'r', leaseDurationSeconds: 5 }, 'repository must not be blank'],
+      [{ repository: 'a\ud800b', resource: 'r', leaseDurationSeconds: 5 }, 'repository must be well-formed Unicode (no lone surrogates)'],
+      [{ repository: REPO, resource: 'r', leaseDurationSeconds: null }, 'leaseDurationSeconds must not be null'],
+      [{ repository: REPO, resource: 'r', leaseDurationSeconds: 1e20 }, 'leaseDurationSeconds must be between 1 and 86400 seconds'],
+      [{ repository: REPO, resource: 'r', leaseDurationSeconds: 5, reason: 'red \u001b[31m alert' }, 'reason must not contain control characters other than tab and line breaks'],
+    ];
+    for (const [body, message] of exact) {
+      const r = await api.post('/sfp/api/locks', body);
+      expect({ body, status: r.status, message: r.body.message }).toEqual({ body, status: 400, message });
+    }
+    expect((await api.post('/sfp/api/locks', { repository: REPO, resource: fresh(), leaseDurationSeconds: 5, reason: 'line 1\n\tline 2' })).status).toBe(201);
     for (const raw of ['{"repository":', 'not json', '[]', '"string"', 'null', '12']) {
       const r = await api.post('/sfp/api/locks', raw);
       expect({ raw, status: r.status }).toEqual({ raw, status: 400 });

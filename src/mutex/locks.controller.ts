@@ -1,4 +1,4 @@
-import { BadRequestException, Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { applyDecorators, BadRequestException, Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
@@ -26,12 +26,18 @@ const repoParam = new NameParamPipe('repository');
 const resourceParam = new NameParamPipe('resource');
 const ticketParam = uuidParam('ticketId');
 
+/** OpenAPI for routes under `{repository}/{resource}`: the encoded repository, and the 400 of a bad path or input. */
+const LockPath = () =>
+  applyDecorators(
+    ApiParam({ name: 'repository', required: true, description: 'Repository, URL-encoded (`flxbl-io%2Fsf-core`)' }),
+    ApiBadRequestResponse({ description: 'Invalid path parameter, query or body (the message names it)' }),
+  );
+
 /** The sfp server Locks API: a thin mapping of HTTP onto MutexService. */
 @ApiTags('Locks')
 @ApiBearerAuth('api-key')
 @ApiUnauthorizedResponse({ description: 'Missing or invalid API key' })
 @ApiForbiddenResponse({ description: 'Forbidden - Requires role: owner, application (or the key may not access this repository)' })
-@ApiParam({ name: 'repository', required: false, description: 'Repository, URL-encoded (`flxbl-io%2Fsf-core`)' })
 @Roles('owner', 'application')
 @Controller('sfp/api/locks')
 export class LocksController {
@@ -60,6 +66,7 @@ export class LocksController {
   }
 
   @Get(':repository/:resource')
+  @LockPath()
   @ApiOperation({ summary: 'Get all locks for a resource', description: 'Holder first, then the queue in order, then tickets released within the retention window (newest first).' })
   @ApiOkResponse({ type: [TicketDto] })
   async list(@CurrentPrincipal() p: Principal, @Param('repository', repoParam) repository: string, @Param('resource', resourceParam) resource: string): Promise<TicketDto[]> {
@@ -67,6 +74,7 @@ export class LocksController {
   }
 
   @Delete(':repository/:resource')
+  @LockPath()
   @ApiOperation({ summary: 'Clear all locks for a resource', description: 'Force clears the holder and every waiter (releaseReason `cleared`).' })
   @ApiOkResponse({ type: ClearResultDto })
   async clear(@CurrentPrincipal() p: Principal, @Param('repository', repoParam) repository: string, @Param('resource', resourceParam) resource: string): Promise<ClearResultDto> {
@@ -75,6 +83,7 @@ export class LocksController {
   }
 
   @Get(':repository/:resource/:ticketId')
+  @LockPath()
   @ApiOperation({ summary: 'Get status of a specific lock' })
   @ApiOkResponse({ type: TicketDto })
   @ApiNotFoundResponse({ description: 'Lock not found' })
@@ -83,6 +92,7 @@ export class LocksController {
   }
 
   @Delete(':repository/:resource/:ticketId')
+  @LockPath()
   @ApiOperation({ summary: 'Release a lock', description: 'A holder frees the lock and the next waiter is granted at once; a waiter leaves the queue. 409 with releaseReason if the ticket had already ended.' })
   @ApiOkResponse({ type: TicketDto, description: 'Lock released successfully' })
   @ApiNotFoundResponse({ description: 'Lock not found' })
@@ -92,6 +102,7 @@ export class LocksController {
   }
 
   @Post(':repository/:resource/:ticketId/acquire')
+  @LockPath()
   @HttpCode(200)
   @ApiOperation({ summary: 'Attempt to acquire a lock for a queued ticket', description: 'Returns at once, or with `waitSeconds` (≤ 60) as soon as the ticket is granted.' })
   @ApiOkResponse({ type: AcquireResultDto })
@@ -117,6 +128,7 @@ export class LocksController {
   }
 
   @Post(':repository/:resource/:ticketId/renew')
+  @LockPath()
   @HttpCode(200)
   @ApiOperation({ summary: 'Renew (extend) the lease of the holding ticket from now' })
   @ApiOkResponse({ type: TicketDto })

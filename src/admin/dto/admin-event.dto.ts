@@ -50,15 +50,15 @@ export class EventDto {
   @ApiProperty({ enum: EVENT_TYPES }) type: EventType;
   @ApiProperty() repository: string;
   @ApiProperty() resource: string;
-  @ApiProperty({ format: 'uuid', nullable: true }) ticketId: string | null;
+  @ApiProperty({ type: String, format: 'uuid', nullable: true }) ticketId: string | null;
   @ApiProperty({ type: ActorDto }) actor: ActorDto;
-  @ApiProperty({ nullable: true }) fencingToken: number | null;
-  @ApiProperty({ nullable: true, description: 'The requester\'s reason, or why the system acted' }) reason: string | null;
+  @ApiProperty({ type: Number, nullable: true }) fencingToken: number | null;
+  @ApiProperty({ type: String, nullable: true, description: 'The requester\'s reason, or why the system acted' }) reason: string | null;
   @ApiProperty({ format: 'date-time' }) at: string;
 }
 
 export class EventPageDto {
   @ApiProperty({ type: [EventDto], description: 'Newest first' }) items: EventDto[];
-  @ApiProperty({ nullable: true, description: 'Pass as `cursor` for the next (older) page; null on the last page' }) nextCursor: string | null;
+  @ApiProperty({ type: String, nullable: true, description: 'Pass as `cursor` for the next (older) page; null on the last page' }) nextCursor: string | null;
   @ApiProperty() limit: number;
 }

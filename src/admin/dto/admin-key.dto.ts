@@ -51,9 +51,9 @@ export class KeyDto {
   @ApiProperty({ type: KeyOwnerDto }) user: KeyOwnerDto;
   @ApiProperty({ enum: KEY_STATUSES }) status: KeyStatus;
   @ApiProperty({ format: 'date-time' }) createdAt: string;
-  @ApiProperty({ format: 'date-time', nullable: true }) expiresAt: string | null;
-  @ApiProperty({ format: 'date-time', nullable: true }) lastUsedAt: string | null;
-  @ApiProperty({ format: 'date-time', nullable: true }) revokedAt: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) expiresAt: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) lastUsedAt: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) revokedAt: string | null;
 }
 
 export class CreatedKeyDto extends KeyDto {

@@ -55,8 +55,8 @@ export class StuckQueryDto {
 }
 
 export class ActorDto {
-  @ApiProperty({ nullable: true, description: 'User id; null for the system (expiry, time-out)' }) id: string | null;
-  @ApiProperty({ nullable: true, example: 'release-pipeline' }) name: string | null;
+  @ApiProperty({ type: String, nullable: true, description: 'User id; null for the system (expiry, time-out)' }) id: string | null;
+  @ApiProperty({ type: String, nullable: true, example: 'release-pipeline' }) name: string | null;
 }
 
 export class HolderDto {
@@ -67,9 +67,9 @@ export class HolderDto {
   @ApiProperty({ format: 'date-time' }) leaseExpiresAt: string;
   @ApiProperty({ description: 'Seconds until the lease ends (negative when overdue)' }) leaseRemainingSeconds: number;
   @ApiProperty() leaseDurationSeconds: number;
-  @ApiProperty({ format: 'date-time', nullable: true }) renewedAt: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) renewedAt: string | null;
   @ApiProperty() fencingToken: number;
-  @ApiProperty({ nullable: true }) reason: string | null;
+  @ApiProperty({ type: String, nullable: true }) reason: string | null;
   @ApiProperty({ enum: ['sfp', 'dapr', 'synchronize'] }) source: string;
 }
 
@@ -79,9 +79,9 @@ export class WaiterDto {
   @ApiProperty({ type: ActorDto }) requestedBy: ActorDto;
   @ApiProperty({ format: 'date-time', description: 'When it joined the queue' }) since: string;
   @ApiProperty() waitSeconds: number;
-  @ApiProperty({ format: 'date-time', nullable: true, description: 'When it gives up its place' }) waitTimeoutAt: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'When it gives up its place' }) waitTimeoutAt: string | null;
   @ApiProperty() leaseDurationSeconds: number;
-  @ApiProperty({ nullable: true }) reason: string | null;
+  @ApiProperty({ type: String, nullable: true }) reason: string | null;
 }
 
 export class ResourceDto {
@@ -91,7 +91,7 @@ export class ResourceDto {
   @ApiProperty({ type: HolderDto, nullable: true }) holder: HolderDto | null;
   @ApiProperty({ description: 'Tickets waiting' }) queueLength: number;
   @ApiProperty({ type: WaiterDto, nullable: true, description: 'The next in line (the oldest waiter)' }) nextWaiter: WaiterDto | null;
-  @ApiProperty({ nullable: true, description: 'Age of the oldest waiter, seconds' }) oldestWaitSeconds: number | null;
+  @ApiProperty({ type: Number, nullable: true, description: 'Age of the oldest waiter, seconds' }) oldestWaitSeconds: number | null;
   @ApiProperty({ description: 'The last fencing token issued on this lock' }) lastFencingToken: number;
   @ApiProperty() stuck: boolean;
   @ApiProperty({ enum: ['held_too_long', 'lease_overdue'], nullable: true, description: STUCK_RULE_DESCRIPTION }) stuckReason: string | null;

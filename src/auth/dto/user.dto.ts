@@ -53,8 +53,8 @@ export class UserDto {
   @ApiProperty({ type: [String], nullable: true }) repositories: string[] | null;
   @ApiProperty({ enum: ['user', 'anonymous', 'bootstrap'] }) kind: string;
   @ApiProperty({ format: 'date-time' }) createdAt: string;
-  @ApiPropertyOptional({ format: 'date-time', nullable: true }) revokedAt?: string | null;
-  @ApiPropertyOptional({ format: 'date-time', nullable: true }) keyExpiresAt?: string | null;
+  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true }) revokedAt?: string | null;
+  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true }) keyExpiresAt?: string | null;
   @ApiPropertyOptional({ description: 'First characters of the API key' }) keyPrefix?: string;
 }
 

@@ -2,39 +2,49 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsNotEmpty, IsNumber, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 
-const NAME = /^[^\u0000-\u001f\u007f]+$/;
-const NAME_MESSAGE = (field: string) => `${field} must not contain control characters`;
+/**
+ * A lock's names: printable (no control characters), not blank, and well-formed Unicode (a lone
+ * UTF-16 surrogate would be stored as U+FFFD, a different name from the one sent).
+ */
+function IsLockName(field: string): PropertyDecorator {
+  return (target, key) => {
+    IsString()(target, key);
+    IsNotEmpty()(target, key);
+    MaxLength(300)(target, key);
+    Matches(/^[^\u0000-\u001f\u007f]+$/, { message: `${field} must not contain control characters` })(target, key);
+    Matches(/\S/, { message: `${field} must not be blank` })(target, key);
+    Matches(/^(?:[^\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])*$/, { message: `${field} must be well-formed Unicode (no lone surrogates)` })(target, key);
+  };
+}
 
 export class QueueLockDto {
-  @ApiProperty({ example: 'flxbl-io/sf-core', maxLength: 300 })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(300)
-  @Matches(NAME, { message: NAME_MESSAGE('repository') })
+  @ApiProperty({ example: 'flxbl-io/sf-core', minLength: 1, maxLength: 300 })
+  @IsLockName('repository')
   repository: string;
 
-  @ApiProperty({ example: 'uat-org', maxLength: 300 })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(300)
-  @Matches(NAME, { message: NAME_MESSAGE('resource') })
+  @ApiProperty({ example: 'uat-org', minLength: 1, maxLength: 300 })
+  @IsLockName('resource')
   resource: string;
 
-  @ApiProperty({ example: 900, description: 'Lease length once granted, in seconds (at most MAX_LEASE_SECONDS)' })
+  @ApiProperty({
+    example: 900,
+    minimum: 1,
+    description: 'Lease length once granted, in seconds, at most MAX_LEASE_SECONDS (86400 by default); a fraction is rounded up to a whole second',
+  })
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(1)
-  @Max(31_536_000)
   leaseDurationSeconds: number;
 
   @ApiPropertyOptional({ example: 'Deploying release 42', maxLength: 500, description: 'Shown to others' })
   @IsOptional()
   @IsString()
   @MaxLength(500)
-  // Free text may span lines, but PostgreSQL cannot store a NUL character.
-  @Matches(/^[^\u0000]*$/, { message: 'reason must not contain NUL (\\u0000) characters' })
+  // Shown to others (dashboards, terminals): it may span lines, but carries no terminal escapes
+  // or other control characters (PostgreSQL could not even store a NUL).
+  @Matches(/^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$/, { message: 'reason must not contain control characters other than tab and line breaks' })
   reason?: string;
 
-  @ApiPropertyOptional({ example: 3600, description: 'Give up the place in the queue after this many seconds of waiting' })
+  @ApiPropertyOptional({ example: 3600, type: 'integer', minimum: 1, maximum: 604_800, description: 'Give up the place in the queue after this many seconds of waiting' })
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -43,16 +53,19 @@ export class QueueLockDto {
 }
 
 export class RenewLockDto {
-  @ApiPropertyOptional({ example: 900, description: 'New lease length from now; defaults to the ticket\'s lease length' })
+  @ApiPropertyOptional({
+    example: 900,
+    minimum: 1,
+    description: "New lease length from now, at most MAX_LEASE_SECONDS; defaults to the ticket's lease length; a fraction is rounded up",
+  })
   @IsOptional()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(1)
-  @Max(31_536_000)
   leaseDurationSeconds?: number;
 }
 
 export class AcquireQueryDto {
-  @ApiPropertyOptional({ minimum: 0, maximum: 60, description: 'Long-poll: wait up to this many seconds for the grant' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 60, description: 'Long-poll: wait up to this many seconds for the grant' })
   @IsOptional()
   @Type(() => Number)
   @IsInt({ message: 'waitSeconds must be an integer between 0 and 60' })
@@ -73,15 +86,15 @@ export class TicketDto {
   @ApiProperty() resource: string;
   @ApiProperty({ enum: ['queued', 'acquired', 'released'] }) status: string;
   @ApiPropertyOptional({ description: '1 for the first waiter, 0 while acquired; absent once released' }) queuePosition?: number;
-  @ApiProperty({ format: 'date-time', nullable: true }) leaseStart: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) leaseStart: string | null;
   @ApiProperty() leaseDurationSeconds: number;
-  @ApiProperty({ format: 'date-time', nullable: true }) leaseExpiresAt: string | null;
-  @ApiProperty({ nullable: true, description: 'Strictly increasing per lock with every grant' }) fencingToken: number | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) leaseExpiresAt: string | null;
+  @ApiProperty({ type: Number, nullable: true, description: 'Strictly increasing per lock with every grant' }) fencingToken: number | null;
   @ApiProperty({ type: RequesterDto }) requestedBy: RequesterDto;
-  @ApiProperty({ nullable: true }) reason: string | null;
-  @ApiProperty({ format: 'date-time', nullable: true }) waitTimeoutAt: string | null;
+  @ApiProperty({ type: String, nullable: true }) reason: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) waitTimeoutAt: string | null;
   @ApiProperty({ enum: ['released', 'expired', 'cleared', 'cancelled', 'timed_out'], nullable: true }) releaseReason: string | null;
-  @ApiProperty({ format: 'date-time', nullable: true }) releasedAt: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) releasedAt: string | null;
   @ApiProperty({ format: 'date-time' }) createdAt: string;
   @ApiProperty({ format: 'date-time' }) updatedAt: string;
 }
