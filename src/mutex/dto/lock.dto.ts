@@ -1,21 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsNotEmpty, IsNumber, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
-
-/**
- * A lock's names: printable (no control characters), not blank, and well-formed Unicode (a lone
- * UTF-16 surrogate would be stored as U+FFFD, a different name from the one sent).
- */
-function IsLockName(field: string): PropertyDecorator {
-  return (target, key) => {
-    IsString()(target, key);
-    IsNotEmpty()(target, key);
-    MaxLength(300)(target, key);
-    Matches(/^[^\u0000-\u001f\u007f]+$/, { message: `${field} must not contain control characters` })(target, key);
-    Matches(/\S/, { message: `${field} must not be blank` })(target, key);
-    Matches(/^(?:[^\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])*$/, { message: `${field} must be well-formed Unicode (no lone surrogates)` })(target, key);
-  };
-}
+import { IsInt, IsNumber, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsLockName } from '../../common/lock-name.validator';
 
 export class QueueLockDto {
   @ApiProperty({ example: 'flxbl-io/sf-core', minLength: 1, maxLength: 300 })

@@ -1,31 +1,20 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsNotEmpty, IsString, Matches, MaxLength } from 'class-validator';
-
-const NAME = /^[^\u0000-\u001f\u007f]+$/;
-const MAX = 300;
+import { IsNotEmpty, IsString, MaxLength } from 'class-validator';
+import { IsLockName, MAX_NAME_LENGTH as MAX } from '../../common/lock-name.validator';
 
 export class SyncLockDto {
   @ApiProperty({ example: 'resource-123', maxLength: MAX, description: 'The name/identifier of the lock to acquire' })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(MAX)
-  @Matches(NAME, { message: 'lockName must not contain control characters' })
+  @IsLockName('lockName')
   lockName: string;
 
   @ApiProperty({ example: 'service-a', maxLength: MAX, description: 'Identifier of the entity requesting the lock' })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(MAX)
-  @Matches(NAME, { message: 'requester must not contain control characters' })
+  @IsLockName('requester')
   requester: string;
 }
 
 export class SyncUnlockDto {
   @ApiProperty({ example: 'resource-123', maxLength: MAX })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(MAX)
-  @Matches(NAME, { message: 'lockName must not contain control characters' })
+  @IsLockName('lockName')
   lockName: string;
 
   @ApiProperty({ example: '550e8400-e29b-41d4-a716-446655440000', description: 'The leaseId returned when the lock was acquired' })
@@ -37,10 +26,7 @@ export class SyncUnlockDto {
 
 export class SyncLockQueryDto {
   @ApiProperty({ example: 'resource-123', maxLength: MAX })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(MAX)
-  @Matches(NAME, { message: 'lockName must not contain control characters' })
+  @IsLockName('lockName')
   lockName: string;
 }
 
