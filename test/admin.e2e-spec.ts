@@ -303,7 +303,7 @@ describe('admin: a lease left overdue (timers and sweep not running)', () => {
 
   beforeAll(async () => {
     // The sweep runs once at start, then not for a minute: an overdue lease stays held meanwhile.
-    cluster = await startCluster(1, { SWEEP_INTERVAL_MS: '60000' });
+    cluster = await startCluster(1, { SWEEP_INTERVAL_MS: '60000', SWEEP_DEADLINE_GRACE_MS: '60000' });
     pg = new Client({ connectionString: cluster.databaseUrl });
     await pg.connect();
   });

@@ -31,7 +31,7 @@ let lockCounter = 0;
 
 beforeAll(async () => {
   // The sweep would settle locks behind the timed tests' backs; keep it out of the way.
-  cluster = await startCluster(1, { SWEEP_INTERVAL_MS: '60000' });
+  cluster = await startCluster(1, { SWEEP_INTERVAL_MS: '60000', SWEEP_DEADLINE_GRACE_MS: '60000' });
   repo = cluster.instances[0].app.get(MutexRepository);
 });
 

@@ -382,7 +382,7 @@ describe('lease expiry', () => {
 
   beforeAll(async () => {
     // A slow sweep, so the timer tests prove the BullMQ jobs (not the sweep) fired on time.
-    cluster = await startCluster(1, { SWEEP_INTERVAL_MS: '30000' });
+    cluster = await startCluster(1, { SWEEP_INTERVAL_MS: '30000', SWEEP_DEADLINE_GRACE_MS: '60000' });
     api = http(cluster.url, cluster.ownerToken);
   });
   afterAll(async () => {
@@ -460,7 +460,7 @@ describe('lease expiry', () => {
   });
 
   it('when the instance that granted a lease stops, another instance expires it on time', async () => {
-    const two = await startCluster(2, { SWEEP_INTERVAL_MS: '30000' });
+    const two = await startCluster(2, { SWEEP_INTERVAL_MS: '30000', SWEEP_DEADLINE_GRACE_MS: '60000' });
     try {
       const [granting, other] = two.instances;
       const onGranting = http(granting.url, two.ownerToken);

@@ -91,6 +91,14 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(50) @Max(60_000)
   SWEEP_INTERVAL_MS = 1_000;
 
+  /**
+   * The sweep also runs this long after the earliest lease end or wait limit of any lock, so a
+   * lock whose granting instance died (taking its in-process timer, before its BullMQ job was
+   * written) is settled this late, not up to a whole SWEEP_INTERVAL_MS late.
+   */
+  @Transform(toInt) @IsInt() @Min(0) @Max(60_000)
+  SWEEP_DEADLINE_GRACE_MS = 50;
+
   /** How often a long-polling acquire re-reads its ticket even without a wake-up (a lost pub/sub message costs at most this). */
   @Transform(toInt) @IsInt() @Min(100) @Max(60_000)
   LONG_POLL_RECHECK_MS = 1_000;

@@ -2,10 +2,17 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { AppConfig } from '../config/app-config';
 import { MutexService } from './mutex.service';
 
+/** Sweeps never follow each other closer than this, however many deadlines crowd together. */
+const MIN_SWEEP_GAP_MS = 20;
+
 /**
- * Reconciliation: every instance periodically settles locks whose lease or wait limit is past,
- * so a lost Redis job (Redis flushed or restarted) never leaves a lock held. Runs on a plain
- * timer, not BullMQ, precisely because it must work without Redis.
+ * Reconciliation: every instance settles locks whose lease or wait limit is past, so a lost
+ * timer (its instance died before the BullMQ job was written, or Redis lost the job) never leaves
+ * a lock held. It runs at most SWEEP_INTERVAL_MS apart, and also SWEEP_DEADLINE_GRACE_MS after
+ * the earliest deadline it knows of, which the instance that armed that deadline's timer will
+ * normally have settled already. Any lease lasts at least 1 s, longer than the interval's default,
+ * so a sweep learns of a deadline before it is due. Runs on a plain timer, not BullMQ, precisely
+ * because it must work without Redis.
  */
 @Injectable()
 export class LockSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -23,13 +30,15 @@ export class LockSweeper implements OnApplicationBootstrap, OnApplicationShutdow
   onApplicationBootstrap(): void {
     const tick = () => {
       this.running = this.runOnce()
+        .then(() => this.nextDelay())
         .catch((err) => {
           this.stats.failures++;
           this.logger.warn(`sweep failed: ${err.message}`);
+          return this.config.SWEEP_INTERVAL_MS;
         })
-        .finally(() => {
+        .then((delay) => {
           this.running = undefined;
-          if (this.timer !== null) this.timer = setTimeout(tick, this.config.SWEEP_INTERVAL_MS);
+          if (this.timer !== null) this.timer = setTimeout(tick, delay);
         });
     };
     this.timer = setTimeout(tick, 0);
@@ -46,6 +55,14 @@ export class LockSweeper implements OnApplicationBootstrap, OnApplicationShutdow
       if (n < 200) break;
     }
     return total;
+  }
+
+  /** Until the next sweep: the interval, or sooner when a deadline comes due before it. */
+  async nextDelay(): Promise<number> {
+    const interval = this.config.SWEEP_INTERVAL_MS;
+    const dueIn = await this.mutex.nextDeadlineIn();
+    if (dueIn === null) return interval;
+    return Math.min(interval, Math.max(MIN_SWEEP_GAP_MS, Math.ceil(dueIn) + this.config.SWEEP_DEADLINE_GRACE_MS));
   }
 
   async onApplicationShutdown(): Promise<void> {

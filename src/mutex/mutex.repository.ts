@@ -46,6 +46,8 @@ export abstract class MutexRepository {
   abstract unlockOwner(repository: string, resource: string, owner: string, actor: Actor): Promise<LockChange & { status: 0 | 1 | 2 }>;
   abstract check(ticketId: string): Promise<LockChange>;
   abstract sweep(limit: number): Promise<LockChange>;
+  /** Milliseconds until the earliest lease end or wait limit of any lock, by the database's clock (null: none). */
+  abstract nextDeadlineIn(): Promise<number | null>;
   abstract settleIfDue(repository: string, resource: string): Promise<LockChange>;
   abstract list(repository: string, resource: string, retentionSeconds: number, limit: number): Promise<Ticket[]>;
   abstract locksIn(repository: string, limit: number): Promise<LockSummary[]>;
@@ -149,6 +151,19 @@ export class PgMutexRepository extends MutexRepository {
 
   async sweep(limit: number) {
     return change(await this.call('mutex_sweep', 'SELECT mutex_sweep($1) AS r', [limit]));
+  }
+
+  async nextDeadlineIn(): Promise<number | null> {
+    // Two index-only min() probes (tickets_lease_due, tickets_wait_due).
+    const [row] = await this.pg.query<{ ms: number | null }>(
+      'mutex_next_deadline',
+      `SELECT (EXTRACT(EPOCH FROM LEAST(
+                 (SELECT min(lease_expires_at) FROM tickets WHERE status = 'acquired'),
+                 (SELECT min(wait_deadline) FROM tickets WHERE status = 'queued' AND wait_deadline IS NOT NULL)
+               ) - clock_timestamp()) * 1000)::float8 AS ms`,
+      [],
+    );
+    return row.ms === null ? null : Number(row.ms);
   }
 
   async settleIfDue(repository: string, resource: string) {

@@ -218,6 +218,11 @@ export class MutexService {
     return r.granted.length + r.ended.length;
   }
 
+  /** Milliseconds until the next lease end or wait limit of any lock (null: none). */
+  nextDeadlineIn(): Promise<number | null> {
+    return this.repo.nextDeadlineIn();
+  }
+
   purgeReleased(): Promise<number> {
     return this.repo.purgeReleased(this.config.RELEASED_RETENTION_SECONDS);
   }
