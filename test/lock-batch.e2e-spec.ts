@@ -16,7 +16,8 @@ let repo: PgMutexRepository;
 let pg: Client;
 
 beforeAll(async () => {
-  cluster = await startCluster(1);
+  // No sweep: a test here needs an overdue lease left for a read to settle.
+  cluster = await startCluster(1, { SWEEP_INTERVAL_MS: '60000', SWEEP_DEADLINE_GRACE_MS: '60000' });
   repo = cluster.instances[0].app.get(MutexRepository) as PgMutexRepository;
   pg = new Client({ connectionString: cluster.databaseUrl });
   await pg.connect();

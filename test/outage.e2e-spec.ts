@@ -108,3 +108,48 @@ describe('starting while Redis is unreachable', () => {
     }
   });
 });
+
+describe('one instance losing Redis while the others keep it', () => {
+  const redisProxy = new TcpProxy(6379);
+  let cluster: TestCluster;
+
+  beforeAll(async () => {
+    await redisProxy.start();
+    // Long-polls re-read only every 10 s, so an answer within a second was a wake-up (or the
+    // degraded instance's own short re-reads).
+    cluster = await startCluster(1, { LONG_POLL_RECHECK_MS: '10000' });
+    await cluster.addInstance({ REDIS_URL: `redis://127.0.0.1:${redisProxy.port}` });
+  });
+  afterAll(async () => {
+    await redisProxy.restore();
+    await cluster?.close();
+    await redisProxy.cut();
+  });
+
+  /** Holder and waiter queued on `holdOn`, the waiter long-polling on `pollOn`, released through `holdOn`: ms until the waiter hears. */
+  const handOff = async (resource: string, holdOn: string, pollOn: string) => {
+    const hold = http(holdOn, cluster.ownerToken);
+    const holder = (await hold.post('/sfp/api/locks', { repository: REPO, resource, leaseDurationSeconds: 60 })).body;
+    const waiter = (await hold.post('/sfp/api/locks', { repository: REPO, resource, leaseDurationSeconds: 60 })).body;
+    const poll = http(pollOn, cluster.ownerToken).post(`/sfp/api/locks/${enc(REPO)}/${resource}/${waiter.id}/acquire?waitSeconds=30`);
+    await sleep(300); // the poll is waiting
+    const t0 = Date.now();
+    expect((await hold.delete(`/sfp/api/locks/${enc(REPO)}/${resource}/${holder.id}`)).status).toBe(200);
+    const answered = await poll;
+    expect(answered.body.acquired).toBe(true);
+    return Date.now() - t0;
+  };
+
+  it('still wakes waiters on other instances at once (PostgreSQL NOTIFY), and its own within ~100 ms', async () => {
+    const [healthy, cutOff] = cluster.instances;
+    await redisProxy.cut();
+    await eventually(() => http(cutOff.url).get('/health'), (r) => r.status === 503);
+    // Its releases cannot go through Redis: the waiter elsewhere hears through PostgreSQL.
+    expect(await handOff('from-cut-off', cutOff.url, healthy.url)).toBeLessThan(1_000);
+    // It cannot hear Redis: its waiter re-reads every 100 ms instead of every 10 s.
+    expect(await handOff('to-cut-off', healthy.url, cutOff.url)).toBeLessThan(1_000);
+    await redisProxy.restore();
+    await eventually(() => http(cutOff.url).get('/health'), (r) => r.status === 200);
+    expect(await handOff('healed', cutOff.url, healthy.url)).toBeLessThan(1_000);
+  });
+});

@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { ensureDatabase, migrateUnderLock } from './database-bootstrap';
 import { dataSourceOptions } from './data-source-options';
+import { PgNotifications } from './pg-notifications';
 import { PgPool } from './pg-pool';
 
 @Global()
@@ -21,7 +22,7 @@ import { PgPool } from './pg-pool';
       },
     }),
   ],
-  providers: [PgPool],
-  exports: [PgPool],
+  providers: [PgPool, PgNotifications],
+  exports: [PgPool, PgNotifications],
 })
 export class DatabaseModule {}

@@ -119,7 +119,7 @@ export class MutexService {
     for (;;) {
       const remaining = deadline - Date.now();
       // Subscribe before reading, so a grant between the read and the wait is not missed.
-      const waiter = remaining > 0 && !signal?.aborted && !this.wakeups.closing ? this.wakeups.wait(ticketId, Math.min(remaining, this.config.LONG_POLL_RECHECK_MS), signal) : null;
+      const waiter = remaining > 0 && !signal?.aborted && !this.wakeups.closing ? this.wakeups.wait(ticketId, Math.min(remaining, this.wakeups.recheckMs), signal) : null;
       const r = await this.repo.status(ticketId, repository, resource);
       this.apply(r);
       const ticket = this.found(r.ticket);

@@ -1,13 +1,25 @@
 import { BeforeApplicationShutdown, Injectable, OnModuleInit } from '@nestjs/common';
 import { Lifecycle } from '../common/lifecycle';
+import { AppConfig } from '../config/app-config';
+import { PgNotifications } from '../database/pg-notifications';
 import { RedisService } from '../redis/redis.service';
 import { Ticket, ticketFromWire } from './domain/ticket';
+
+/** How often a long-poll re-reads its ticket while this instance cannot hear Redis. */
+const DEGRADED_RECHECK_MS = 100;
+
+/** The PostgreSQL channel for wake-ups that Redis could not carry. */
+const PG_CHANNEL = 'queue_mutex_ticket_changed';
 
 /**
  * Wakes long-polling requests when their ticket changes (granted or ended), on whichever
  * instance they wait: locally at once, elsewhere through Redis pub/sub. The message carries
  * the ticket as committed, so the waiter answers without reading it again. Losing a message
  * only delays a waiter until its periodic re-check.
+ *
+ * One instance losing Redis must not slow the others' hand-offs: what it cannot publish goes
+ * through PostgreSQL NOTIFY instead (every instance listens there too), and while it cannot hear
+ * Redis its own long-polls re-read every 100 ms rather than every LONG_POLL_RECHECK_MS.
  */
 @Injectable()
 export class Wakeups implements OnModuleInit, BeforeApplicationShutdown {
@@ -16,18 +28,31 @@ export class Wakeups implements OnModuleInit, BeforeApplicationShutdown {
 
   constructor(
     private readonly redis: RedisService,
+    private readonly pg: PgNotifications,
     private readonly lifecycle: Lifecycle,
+    private readonly config: AppConfig,
   ) {
     this.channel = redis.key('ticket-changed');
   }
 
   async onModuleInit(): Promise<void> {
-    await this.redis.subscribe(this.channel, (message) => {
+    const onMessage = (message: string) => {
       const ticket = ticketFromWire(message);
       if (ticket) this.fire(ticket.id, ticket);
-    });
-    // Messages sent while we were disconnected are gone: wake everyone to re-check.
-    this.redis.onReconnect(() => [...this.waiters.keys()].forEach((id) => this.fire(id)));
+    };
+    this.pg.listen(PG_CHANNEL, onMessage);
+    await this.redis.subscribe(this.channel, onMessage);
+    // Messages sent while we were disconnected are gone: wake everyone to re-check (and, with
+    // Redis gone, to start re-reading at the shorter period).
+    const recheckAll = () => [...this.waiters.keys()].forEach((id) => this.fire(id));
+    this.redis.onReconnect(recheckAll);
+    this.redis.onDisconnect(recheckAll);
+    this.pg.onReconnect(recheckAll);
+  }
+
+  /** How long a long-poll waits for a wake-up before it re-reads its ticket anyway. */
+  get recheckMs(): number {
+    return this.redis.receiving ? this.config.LONG_POLL_RECHECK_MS : Math.min(DEGRADED_RECHECK_MS, this.config.LONG_POLL_RECHECK_MS);
   }
 
   /** Shutting down: long-polls answer with what they have instead of waiting on. */
@@ -52,7 +77,8 @@ export class Wakeups implements OnModuleInit, BeforeApplicationShutdown {
    */
   notify(ticket: Ticket): void {
     if (this.fire(ticket.id, ticket)) return;
-    void this.redis.publish(this.channel, JSON.stringify(ticket));
+    const message = JSON.stringify(ticket);
+    void this.redis.publish(this.channel, message).then((sent) => sent || this.pg.notify(PG_CHANNEL, message));
   }
 
   /**

@@ -70,13 +70,25 @@ export class RedisService implements OnApplicationShutdown {
     this.reconnectHandlers.add(handler);
   }
 
-  /** Best effort: a lost message is covered by periodic re-checks. */
-  async publish(channel: string, message: string): Promise<void> {
+  /** Best effort; false when it could not be sent (the caller may try another way). */
+  async publish(channel: string, message: string): Promise<boolean> {
     try {
       await this.client.publish(channel, message);
+      return true;
     } catch (err) {
       this.logger.warn(`publish ${channel} failed: ${(err as Error).message}`);
+      return false;
     }
+  }
+
+  /** Whether subscribed channels are being received right now. */
+  get receiving(): boolean {
+    return this.subscriber.status === 'ready';
+  }
+
+  /** Called when the subscriber connection drops (messages stop arriving until it is back). */
+  onDisconnect(handler: () => void): void {
+    this.subscriber.on('close', handler);
   }
 
   async ping(timeoutMs = 1_000): Promise<void> {
