@@ -4,7 +4,7 @@ import { BadRequestException, ValidationError, ValidationPipe } from '@nestjs/co
 const TYPE_CHECKS = ['isString', 'isNumber', 'isInt', 'isBoolean', 'isArray', 'isDate', 'isUuid', 'isIn', 'isEnum', 'isObject'];
 
 /** The messages worth reading for one field: it is missing, or of the wrong type, or each broken rule. */
-function messagesOf(e: ValidationError): string[] {
+export function messagesOf(e: ValidationError): string[] {
   const constraints = e.constraints ?? {};
   if (Object.keys(constraints).length === 0) return [];
   if (e.value === undefined) return [`${e.property} is required`];

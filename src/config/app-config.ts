@@ -10,8 +10,10 @@ import {
   MaxLength,
   Min,
   MinLength,
+  ValidateBy,
   validateSync,
 } from 'class-validator';
+import { messagesOf } from '../common/validation';
 
 const toInt = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
@@ -31,23 +33,47 @@ const toList = ({ value }: { value: unknown }) =>
     : value;
 
 /**
+ * A URL the connection libraries will accept: it parses (a port is a number up to 65535), with
+ * one of `protocols`, and names a host unless `hostOptional` (PostgreSQL may name a socket
+ * directory in `?host=` instead).
+ */
+function IsConnectionUrl(protocols: string[], example: string, hostOptional = false): PropertyDecorator {
+  return ValidateBy({
+    name: 'isConnectionUrl',
+    validator: {
+      validate: (value: unknown) => {
+        if (typeof value !== 'string') return false;
+        try {
+          const url = new URL(value);
+          return protocols.includes(url.protocol) && (hostOptional || url.hostname !== '');
+        } catch {
+          return false;
+        }
+      },
+      defaultMessage: (args) => `${args?.property} must be a valid URL such as ${example}`,
+    },
+  });
+}
+
+/**
  * Every setting the service reads, validated once at start (SPEC §6).
  * Defaults make `npm start` work against local PostgreSQL and Redis.
  */
 export class AppConfig {
+  /** 0 picks a free port (the tests do). */
   @Transform(toInt) @IsInt() @Min(0) @Max(65535)
   PORT = 3000;
 
   @IsString()
   HOST = '0.0.0.0';
 
-  @Matches(/^postgres(ql)?:\/\/.+/, { message: 'DATABASE_URL must be a postgres:// URL' })
+  @IsConnectionUrl(['postgres:', 'postgresql:'], 'postgres://user:password@host:5432/database', true)
   DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/queue_mutex';
 
   @Transform(toInt) @IsInt() @Min(2) @Max(200)
   DATABASE_POOL_SIZE = 20;
 
-  @Matches(/^rediss?:\/\/.+/, { message: 'REDIS_URL must be a redis:// URL' })
+  @IsConnectionUrl(['redis:', 'rediss:'], 'redis://host:6379')
   REDIS_URL = 'redis://127.0.0.1:6379';
 
   /** Prefix of every Redis key and pub/sub channel, so several deployments can share one Redis. */
@@ -142,7 +168,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   if (errors.length > 0) {
     const lines = errors.map((e) => {
       const got = JSON.stringify(raw[e.property]);
-      const why = Object.values(e.constraints ?? {}).join('; ');
+      const why = messagesOf(e).join('; ');
       return `  ${e.property}=${got}: ${why}`;
     });
     throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
