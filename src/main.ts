@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Logger } from 'nestjs-pino';
 import { createApp } from './app.factory';
 import { loadConfig } from './config/app-config';
+import { waitForDatabase } from './database/database-bootstrap';
 
 async function main(): Promise<void> {
   let config;
@@ -11,6 +12,9 @@ async function main(): Promise<void> {
     process.stderr.write(`${(err as Error).message}\n`);
     process.exit(1);
   }
+  // Before Nest starts (its logs are buffered until the app is built): wait for PostgreSQL,
+  // one JSON line per attempt, like the service's other logs.
+  await waitForDatabase(config.DATABASE_URL, (msg) => process.stdout.write(`${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, msg })}\n`));
   const app = await createApp(config);
   await app.listen(config.PORT, config.HOST);
 

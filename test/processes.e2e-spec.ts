@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { TcpProxy } from './support/tcp-proxy';
 import { deleteRedisPrefix, dropDatabase, http } from './support/test-app';
 
 const ROOT = join(__dirname, '..');
@@ -161,5 +162,41 @@ describe('several service processes on one database', () => {
     for (const p of rest) expect((await http(p.url).get('/health')).status).toBe(200);
     for (const p of rest) p.child.kill('SIGTERM');
     expect(await Promise.all(rest.map((p) => p.exited))).toEqual(rest.map(() => 0));
+  }, 60_000);
+});
+
+describe('a service process started before PostgreSQL is reachable', () => {
+  it('waits, saying so on every attempt, and starts by itself once PostgreSQL answers', async () => {
+    const id = randomBytes(4).toString('hex');
+    const dbName = `qm_test_wait_${id}`;
+    const proxy = new TcpProxy(5432);
+    await proxy.start();
+    await proxy.cut(); // its port is known but nothing answers
+    const proc = startProcess(
+      {
+        DATABASE_URL: `postgres://postgres@127.0.0.1:${proxy.port}/${dbName}`,
+        REDIS_URL: 'redis://127.0.0.1:6379',
+        REDIS_PREFIX: `qm-test-wait-${id}`,
+        OWNER_TOKEN: `owner-${randomBytes(12).toString('hex')}`,
+      },
+      await freePort(),
+    );
+    try {
+      await sleep(4_000);
+      expect(proc.child.exitCode).toBeNull();
+      const lines = proc.output.join('').split('\n').filter((l) => l.includes('unreachable'));
+      expect(lines.length).toBeGreaterThanOrEqual(2);
+      expect(JSON.parse(lines[0])).toMatchObject({ level: 40, msg: expect.stringMatching(/^PostgreSQL at 127\.0\.0\.1:\d+\/qm_test_wait_\w+ is unreachable/) });
+      await proxy.restore();
+      await waitHealthy(proc, 30_000);
+      expect(proc.output.join('')).toMatch(/answers after \d+ attempts: starting/);
+    } finally {
+      proc.child.kill('SIGTERM');
+      await Promise.race([proc.exited, sleep(10_000)]);
+      await proxy.restore();
+      await dropDatabase(dbName);
+      await deleteRedisPrefix(`qm-test-wait-${id}`);
+      await proxy.cut();
+    }
   }, 60_000);
 });
