@@ -141,6 +141,56 @@ describe('several service processes on one database', () => {
     expect(seen).toMatchObject({ status: 'released', releaseReason: 'expired' });
   }, 60_000);
 
+  it('SIGTERM under keep-alive load: it drains (health 503, answers go on), exits 0, and leaves nothing half-done', async () => {
+    const victim = procs[procs.length - 1];
+    const { Agent, request } = await import('node:http');
+    const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+    const outcomes: Record<string, number> = {};
+    const count = (k: string) => (outcomes[k] = (outcomes[k] ?? 0) + 1);
+    const post = (body: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(`${victim.url}/sfp/api/locks`, { method: 'POST', agent, headers: { authorization: `Bearer ${owner}`, 'content-type': 'application/json' } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    let stopped = false;
+    const clients = Array.from({ length: 8 }, async (_, c) => {
+      for (let i = 0; !stopped; i++) {
+        try {
+          count(String(await post(JSON.stringify({ repository: 'proc/drain', resource: `c${c}-${i}`, leaseDurationSeconds: 30 }))));
+        } catch (err) {
+          count((err as { code?: string }).code ?? 'error');
+          if ((err as { code?: string }).code === 'ECONNREFUSED') return; // it has stopped listening: nothing was sent
+        }
+      }
+    });
+    await sleep(500);
+    victim.child.kill('SIGTERM');
+    // While it drains it still answers, and /health tells load balancers to stop sending.
+    await sleep(150);
+    const health = await http(victim.url).get('/health');
+    expect(health).toMatchObject({ status: 503, body: { error: { instance: { status: 'down', message: 'shutting down' } } } });
+    expect(await Promise.race([victim.exited, sleep(15_000).then(() => 'timeout' as const)])).toBe(0);
+    stopped = true;
+    await Promise.all(clients);
+    agent.destroy();
+    procs = procs.filter((p) => p !== victim);
+    expect(outcomes['201']).toBeGreaterThan(20);
+    // A connection opened just as the listener closes is reset (no server can answer it): what
+    // matters is that no such request was half-done. Every 201 is a ticket, and nothing else is.
+    const pg = new Client({ connectionString: env.DATABASE_URL });
+    await pg.connect();
+    try {
+      const { rows } = await pg.query(`SELECT count(*)::int AS n FROM tickets t JOIN locks l ON l.id = t.lock_id WHERE l.repository = 'proc/drain'`);
+      expect(rows[0].n).toBe(outcomes['201']);
+    } finally {
+      await pg.end();
+    }
+  }, 60_000);
+
   it('SIGTERM drains and exits cleanly; the others keep serving', async () => {
     const [first, ...rest] = procs;
     // A long-poll in flight on the stopping process is answered, not cut off.

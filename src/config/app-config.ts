@@ -125,6 +125,10 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(0) @Max(60_000)
   SWEEP_DEADLINE_GRACE_MS = 50;
 
+  /** On SIGTERM, how long to keep answering (with `Connection: close`) before the HTTP server closes. */
+  @Transform(toInt) @IsInt() @Min(0) @Max(30_000)
+  SHUTDOWN_DRAIN_MS = 500;
+
   /** How often a long-polling acquire re-reads its ticket even without a wake-up (a lost pub/sub message costs at most this). */
   @Transform(toInt) @IsInt() @Min(100) @Max(60_000)
   LONG_POLL_RECHECK_MS = 1_000;

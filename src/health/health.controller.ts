@@ -2,6 +2,7 @@ import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { Public } from '../auth/roles.decorator';
+import { InstanceHealthIndicator } from './instance.health';
 import { RedisHealthIndicator } from './redis.health';
 
 @ApiTags('Operations')
@@ -11,18 +12,20 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly db: TypeOrmHealthIndicator,
     private readonly redis: RedisHealthIndicator,
+    private readonly instance: InstanceHealthIndicator,
   ) {}
 
   @Get()
   @Public()
   @HealthCheck()
-  @ApiOperation({ summary: 'Health', description: 'PostgreSQL and Redis are checked; no key needed.' })
+  @ApiOperation({ summary: 'Health', description: 'PostgreSQL and Redis are checked; no key needed. 503 also while the instance drains before it stops.' })
   @ApiOkResponse({ description: 'PostgreSQL and Redis answer' })
-  @ApiServiceUnavailableResponse({ description: 'PostgreSQL or Redis is down' })
+  @ApiServiceUnavailableResponse({ description: 'PostgreSQL or Redis is down, or the instance is shutting down' })
   check() {
     return this.health.check([
       () => this.db.pingCheck('postgres', { timeout: 1_500 }),
       () => this.redis.isHealthy('redis'),
+      () => this.instance.isServing('instance'),
     ]);
   }
 }

@@ -55,6 +55,7 @@ export async function startCluster(count = 1, extraEnv: Record<string, string> =
     REDIS_URL,
     REDIS_PREFIX: redisPrefix,
     OWNER_TOKEN: ownerToken,
+    SHUTDOWN_DRAIN_MS: '0', // closing test clusters quickly; the process tests keep the default
     ...extraEnv,
   };
   const instances: TestInstance[] = [];
