@@ -49,6 +49,21 @@ describe('LockCallBatcher', () => {
     expect(rec.batches.map((x) => x.length)).toEqual([2, 3, 2]);
   });
 
+  it('keeps operations on a lock in flight for the next batch, while a free lane serves other locks', async () => {
+    const rec = recorder();
+    const b = new LockCallBatcher(rec.execute, undefined, 2);
+    const first = [b.run(call('hot', '1')), b.run(call('cold', '2'))];
+    await new Promise((r) => setImmediate(r));
+    // Arrive while the first batch (hot, cold) is in flight: a second lane is free.
+    const later = [b.run(call('hot', '3')), b.run(call('other', '4')), b.run(call('hot', '5'))];
+    await new Promise((r) => setImmediate(r));
+    // Only 'other' went out meanwhile, alone; the hot lock's two wait for their lock's batch.
+    expect(rec.batches).toEqual([[['2'], ['1']]]);
+    expect(await Promise.all([...first, ...later])).toEqual(['batch:1', 'batch:2', 'batch:3', 'alone:4', 'batch:5']);
+    expect(rec.batches).toEqual([[['2'], ['1']], [['3'], ['5']]]);
+    expect(rec.maxRunning()).toBe(1);
+  });
+
   it('retries every operation on its own when the batch fails, so only the failing one fails', async () => {
     const rec = recorder(() => Object.assign(new Error('deadlock detected'), { code: '40P01' }));
     const b = new LockCallBatcher(rec.execute);
