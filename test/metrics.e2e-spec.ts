@@ -59,6 +59,7 @@ describe('metrics', () => {
       'queue_mutex_timers_taken_over_total',
       'queue_mutex_timers_in_process',
       'queue_mutex_timers_over_cap_total',
+      'queue_mutex_wakeups_total',
       'process_cpu_seconds_total',
     ]) {
       expect([name, text.includes(`# TYPE ${name} `)]).toEqual([name, true]);

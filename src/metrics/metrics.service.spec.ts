@@ -5,6 +5,7 @@ import { LockSweeper } from '../mutex/lock-sweeper.service';
 import { LockTimers } from '../mutex/lock-timers.service';
 import { MutexRepository } from '../mutex/mutex.repository';
 import { LockGaugesRepository } from './lock-gauges.repository';
+import { Wakeups } from '../mutex/wakeups.service';
 import { MetricsService } from './metrics.service';
 
 const ticket = (over: Partial<Ticket>): Ticket =>
@@ -35,7 +36,7 @@ describe('MetricsService', () => {
   const locks = { batchStats: () => batchStats } as unknown as MutexRepository;
   const sweeper = { stats: { runs: 7, failures: 1, transitions: 4 } } as unknown as LockSweeper;
   const timers = { stats: { inProcessChecks: 11, bullmqChecks: 2, handedOver: 3, takenOver: 5, overCap: 4 }, armed: 6 } as unknown as LockTimers;
-  const metrics = new MetricsService(bus, gauges, host, locks, sweeper, timers);
+  const metrics = new MetricsService(bus, gauges, host, locks, sweeper, timers, { stats: { local: 3, redis: 2, postgres: 1, lost: 0 } } as unknown as Wakeups);
   metrics.onModuleInit();
   afterAll(() => metrics.onModuleDestroy());
 
@@ -107,6 +108,9 @@ describe('MetricsService', () => {
     expect(text).toContain('queue_mutex_timers_taken_over_total 5');
     expect(text).toContain('queue_mutex_timers_in_process 6');
     expect(text).toContain('queue_mutex_timers_over_cap_total 4');
+    expect(text).toContain('queue_mutex_wakeups_total{via="local"} 3');
+    expect(text).toContain('queue_mutex_wakeups_total{via="postgres"} 1');
+    expect(text).toContain('queue_mutex_wakeups_total{via="lost"} 0');
   });
 
   it('reports the reconciliation sweep: runs, failures and the transitions it made', async () => {

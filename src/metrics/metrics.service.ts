@@ -9,6 +9,7 @@ import { BatchStats } from '../mutex/lock-call-batcher';
 import { LockSweeper } from '../mutex/lock-sweeper.service';
 import { LockTimers } from '../mutex/lock-timers.service';
 import { MutexRepository } from '../mutex/mutex.repository';
+import { Wakeups } from '../mutex/wakeups.service';
 import { LockGaugesRepository } from './lock-gauges.repository';
 
 const RELEASE_REASONS = ['released', 'expired', 'cleared', 'cancelled', 'timed_out'];
@@ -87,6 +88,13 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     registers: [this.registry],
     collect: this.runningTotalsBy('via', () => ({ in_process: this.timers?.stats.inProcessChecks ?? 0, bullmq: this.timers?.stats.bullmqChecks ?? 0 })),
   });
+  private readonly wakeupsSent = new Counter({
+    name: 'queue_mutex_wakeups_total',
+    help: 'Wake-ups of long-polls sent by this instance: to a waiter here, through Redis, through PostgreSQL NOTIFY (Redis unreachable), or lost',
+    labelNames: ['via'],
+    registers: [this.registry],
+    collect: this.runningTotalsBy('via', () => ({ ...(this.wakeups?.stats ?? { local: 0, redis: 0, postgres: 0, lost: 0 }) })),
+  });
   private readonly handedOver = new Counter({ name: 'queue_mutex_timers_handed_over_total', help: 'Deadlines this instance handed to the others as it stopped', registers: [this.registry], collect: this.fromTimers((s) => s.handedOver) });
   private readonly takenOver = new Counter({ name: 'queue_mutex_timers_taken_over_total', help: 'Deadlines this instance took over from a stopping one', registers: [this.registry], collect: this.fromTimers((s) => s.takenOver) });
   private readonly overCap = new Counter({ name: 'queue_mutex_timers_over_cap_total', help: 'Deadlines left to BullMQ alone because this instance already timed 50,000 in memory', registers: [this.registry], collect: this.fromTimers((s) => s.overCap) });
@@ -115,6 +123,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     private readonly locks: MutexRepository,
     private readonly sweeper: LockSweeper,
     private readonly timers: LockTimers,
+    private readonly wakeups: Wakeups,
   ) {
     collectDefaultMetrics({ register: this.registry });
     // Every series exists from the start, so rate() and alerts see a zero instead of nothing.

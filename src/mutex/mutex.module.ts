@@ -22,6 +22,6 @@ import { Wakeups } from './wakeups.service';
     LockSweeper,
     Wakeups,
   ],
-  exports: [MutexService, MutexEventBus, MutexRepository, LockSweeper, LockTimers],
+  exports: [MutexService, MutexEventBus, MutexRepository, LockSweeper, LockTimers, Wakeups],
 })
 export class MutexModule {}

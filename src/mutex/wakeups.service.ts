@@ -76,10 +76,20 @@ export class Wakeups implements OnModuleInit, BeforeApplicationShutdown {
    * (a second, concurrent poll elsewhere would still see the change at its next re-check).
    */
   notify(ticket: Ticket): void {
-    if (this.fire(ticket.id, ticket)) return;
+    if (this.fire(ticket.id, ticket)) {
+      this.stats.local++;
+      return;
+    }
     const message = JSON.stringify(ticket);
-    void this.redis.publish(this.channel, message).then((sent) => sent || this.pg.notify(PG_CHANNEL, message));
+    void this.redis.publish(this.channel, message).then(async (sent) => {
+      if (sent) this.stats.redis++;
+      else if (await this.pg.notify(PG_CHANNEL, message)) this.stats.postgres++;
+      else this.stats.lost++;
+    });
   }
+
+  /** Wake-ups sent: to a waiter here, through Redis, through PostgreSQL (Redis failed), or lost (both failed). */
+  readonly stats = { local: 0, redis: 0, postgres: 0, lost: 0 };
 
   /**
    * Resolves when the ticket is signalled (with its new state), after `timeoutMs`, or on abort
