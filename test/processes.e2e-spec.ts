@@ -169,9 +169,13 @@ describe('several service processes on one database', () => {
     });
     await sleep(500);
     victim.child.kill('SIGTERM');
-    // While it drains it still answers, and /health tells load balancers to stop sending.
-    await sleep(150);
-    const health = await http(victim.url).get('/health');
+    // While it drains (500 ms) it still answers, and /health tells load balancers to stop sending.
+    let health: { status: number; body: any } | undefined;
+    for (let i = 0; i < 150; i++) {
+      health = await http(victim.url).get('/health').catch(() => undefined);
+      if (!health || health.status === 503) break;
+      await sleep(20);
+    }
     expect(health).toMatchObject({ status: 503, body: { error: { instance: { status: 'down', message: 'shutting down' } } } });
     expect(await Promise.race([victim.exited, sleep(15_000).then(() => 'timeout' as const)])).toBe(0);
     stopped = true;
