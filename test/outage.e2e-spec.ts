@@ -122,6 +122,10 @@ describe('one instance losing Redis while the others keep it', () => {
     await cluster.addInstance({ REDIS_URL: `redis://127.0.0.1:${redisProxy.port}` });
   });
   afterAll(async () => {
+    // Drop every socket, frozen ones included (BullMQ's blocked connections would wait on them
+    // for ever), then let the instance reconnect so it closes cleanly.
+    await redisProxy.cut();
+    redisProxy.thaw();
     await redisProxy.restore();
     await cluster?.close();
     await redisProxy.cut();
@@ -153,5 +157,20 @@ describe('one instance losing Redis while the others keep it', () => {
     await redisProxy.restore();
     await eventually(() => http(cutOff.url).get('/health'), (r) => r.status === 200);
     expect(await handOff('healed', cutOff.url, healthy.url)).toBeLessThan(1_000);
+  });
+
+  it('treats a Redis that stops answering (no error, no close) the same way, and replaces the dead connections', async () => {
+    const [healthy, cutOff] = cluster.instances;
+    redisProxy.freeze();
+    // Its pings go unanswered: within a couple of seconds it stops counting on Redis.
+    await eventually(() => http(cutOff.url).get('/health'), (r) => r.status === 503);
+    await sleep(2_500);
+    expect(await handOff('frozen-from', cutOff.url, healthy.url)).toBeLessThan(1_000);
+    expect(await handOff('frozen-to', healthy.url, cutOff.url)).toBeLessThan(1_000);
+    // Redis answers new connections again, but the old sockets stay silent for ever: only
+    // replacing them brings the instance back.
+    redisProxy.thaw();
+    expect((await eventually(() => http(cutOff.url).get('/health'), (r) => r.status === 200, 15_000)).status).toBe(200);
+    expect(await handOff('thawed', cutOff.url, healthy.url)).toBeLessThan(1_000);
   });
 });

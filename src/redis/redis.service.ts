@@ -16,17 +16,26 @@ export class RedisService implements OnApplicationShutdown {
   private readonly subscriber: Redis;
   private readonly handlers = new Map<string, Set<Handler>>();
   private readonly reconnectHandlers = new Set<() => void>();
+  private readonly disconnectHandlers = new Set<() => void>();
+  /** Whether each connection answered its last liveness ping (a silent, half-dead socket does not close by itself). */
+  private clientAlive = true;
+  private subscriberAlive = true;
+  private watchdog?: NodeJS.Timeout;
+  private publishFailing = false;
 
   constructor(private readonly config: AppConfig) {
     const options: RedisOptions = {
       lazyConnect: false,
       maxRetriesPerRequest: 1,
+      // A Redis that stops answering (a frozen server, a dropped route) fails a command after 1 s
+      // instead of never, so callers can take another way.
+      commandTimeout: 1_000,
       enableOfflineQueue: false, // fail fast while Redis is down instead of queueing forever
       retryStrategy: (times) => Math.min(times * 200, 2_000),
       connectionName: 'queue-mutex',
     };
     this.client = new Redis(config.REDIS_URL, options);
-    this.subscriber = new Redis(config.REDIS_URL, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null });
+    this.subscriber = new Redis(config.REDIS_URL, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
     for (const conn of [this.client, this.subscriber]) {
       conn.on('error', (err) => this.logger.warn(`redis: ${err.message}`));
     }
@@ -36,12 +45,46 @@ export class RedisService implements OnApplicationShutdown {
     // After a reconnect we may have missed messages: let listeners re-check what they wait for.
     let firstReady = true;
     this.subscriber.on('ready', () => {
+      this.subscriberAlive = true;
       if (firstReady) {
         firstReady = false;
         return;
       }
       for (const h of this.reconnectHandlers) h();
     });
+    this.subscriber.on('close', () => this.disconnectHandlers.forEach((h) => h()));
+    this.client.on('ready', () => (this.clientAlive = true));
+    this.watchdog = setInterval(() => void this.checkAlive(), 1_000);
+    this.watchdog.unref();
+  }
+
+  /**
+   * Pings both connections. One that does not answer within a second is treated as gone: its
+   * socket is dropped and re-opened (a half-dead TCP connection would otherwise stay "ready"
+   * for ever), publishes take another way meanwhile, and listeners hear that messages stopped.
+   */
+  private async checkAlive(): Promise<void> {
+    const answers = async (conn: Redis) => {
+      if (conn.status !== 'ready') return false;
+      try {
+        await Promise.race([conn.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1_000).unref())]);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const [client, subscriber] = await Promise.all([answers(this.client), answers(this.subscriber)]);
+    if (!client && this.client.status === 'ready') {
+      this.logger.warn('redis: no answer to ping within 1 s; reconnecting the command connection');
+      this.client.disconnect(true);
+    }
+    this.clientAlive = client;
+    if (!subscriber && this.subscriber.status === 'ready') {
+      this.logger.warn('redis: no answer to ping within 1 s; reconnecting the subscriber');
+      this.subscriberAlive = false;
+      this.disconnectHandlers.forEach((h) => h());
+      this.subscriber.disconnect(true);
+    }
   }
 
   /** Namespaced key or channel name. */
@@ -72,23 +115,28 @@ export class RedisService implements OnApplicationShutdown {
 
   /** Best effort; false when it could not be sent (the caller may try another way). */
   async publish(channel: string, message: string): Promise<boolean> {
+    if (!this.clientAlive || this.client.status !== 'ready') return false;
     try {
       await this.client.publish(channel, message);
+      if (this.publishFailing) this.logger.warn(`publish ${channel}: working again`);
+      this.publishFailing = false;
       return true;
     } catch (err) {
-      this.logger.warn(`publish ${channel} failed: ${(err as Error).message}`);
+      // Once per outage, not once per message.
+      if (!this.publishFailing) this.logger.warn(`publish ${channel} failed: ${(err as Error).message}`);
+      this.publishFailing = true;
       return false;
     }
   }
 
   /** Whether subscribed channels are being received right now. */
   get receiving(): boolean {
-    return this.subscriber.status === 'ready';
+    return this.subscriberAlive && this.subscriber.status === 'ready';
   }
 
-  /** Called when the subscriber connection drops (messages stop arriving until it is back). */
+  /** Called when the subscriber connection drops or stops answering (messages stop arriving until it is back). */
   onDisconnect(handler: () => void): void {
-    this.subscriber.on('close', handler);
+    this.disconnectHandlers.add(handler);
   }
 
   async ping(timeoutMs = 1_000): Promise<void> {
@@ -100,6 +148,7 @@ export class RedisService implements OnApplicationShutdown {
 
   /** QUIT politely (bounded: Redis may be away), then stop reconnecting for good. */
   async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.watchdog);
     const quits = Promise.allSettled([this.client.quit(), this.subscriber.quit()]);
     await Promise.race([quits, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
     this.client.disconnect();
