@@ -22,8 +22,24 @@ describe('LockSweeper.nextDelay', () => {
   });
 
   it('never sweeps back to back, even with deadlines already past', async () => {
-    expect(await sweeperWith(-5_000).nextDelay()).toBe(20);
-    expect(await sweeperWith(-40, 1_000, 0).nextDelay()).toBe(20);
+    expect(await sweeperWith(-5_000).nextDelay(3)).toBe(20);
+    expect(await sweeperWith(-40, 1_000, 0).nextDelay(1)).toBe(20);
+  });
+
+  it('backs off while a past deadline cannot be settled (its lock row is held elsewhere), and recovers', async () => {
+    let dueIn = -100;
+    const sweeper = new LockSweeper({ nextDeadlineIn: async () => dueIn } as unknown as MutexService, {
+      SWEEP_INTERVAL_MS: 1_000,
+      SWEEP_DEADLINE_GRACE_MS: 50,
+    } as AppConfig);
+    const gaps = [];
+    for (let i = 0; i < 7; i++) gaps.push(await sweeper.nextDelay(0));
+    expect(gaps).toEqual([40, 80, 160, 320, 640, 1_000, 1_000]);
+    // Settled at last: back to following deadlines.
+    dueIn = 300;
+    expect(await sweeper.nextDelay(1)).toBe(350);
+    dueIn = -10;
+    expect(await sweeper.nextDelay(0)).toBe(40);
   });
 
   it('a grace as long as the interval turns the deadline sweeps off', async () => {

@@ -30,7 +30,7 @@ export class LockSweeper implements OnApplicationBootstrap, OnApplicationShutdow
   onApplicationBootstrap(): void {
     const tick = () => {
       this.running = this.runOnce()
-        .then(() => this.nextDelay())
+        .then((settled) => this.nextDelay(settled))
         .catch((err) => {
           this.stats.failures++;
           this.logger.warn(`sweep failed: ${err.message}`);
@@ -57,13 +57,23 @@ export class LockSweeper implements OnApplicationBootstrap, OnApplicationShutdow
     return total;
   }
 
-  /** Until the next sweep: the interval, or sooner when a deadline comes due before it. */
-  async nextDelay(): Promise<number> {
+  /**
+   * Until the next sweep: the interval, or sooner when a deadline comes due before it. A deadline
+   * already past that this sweep could not settle (another transaction holds its lock's row) is
+   * retried at doubling gaps, not every 20 ms for as long as that transaction lasts.
+   */
+  async nextDelay(settled = 0): Promise<number> {
     const interval = this.config.SWEEP_INTERVAL_MS;
     const dueIn = await this.mutex.nextDeadlineIn();
+    if (dueIn !== null && dueIn <= 0 && settled === 0) {
+      this.stalledGap = Math.min(interval, this.stalledGap * 2);
+      return this.stalledGap;
+    }
+    this.stalledGap = MIN_SWEEP_GAP_MS;
     if (dueIn === null) return interval;
     return Math.min(interval, Math.max(MIN_SWEEP_GAP_MS, Math.ceil(dueIn) + this.config.SWEEP_DEADLINE_GRACE_MS));
   }
+  private stalledGap = MIN_SWEEP_GAP_MS;
 
   async onApplicationShutdown(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
