@@ -61,6 +61,15 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   app.useLogger(app.get(Logger));
   const lifecycle = app.get(Lifecycle);
   const fastify = app.getHttpAdapter().getInstance();
+  // Bodies are read as they come: a compressed one would reach the JSON parser as bytes.
+  fastify.addHook('onRequest', async (req, reply) => {
+    const encoding = req.headers['content-encoding'];
+    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+      const message = `Content-Encoding '${encoding}' is not supported: send the body uncompressed`;
+      const body = isDaprPath(req.url) ? { errorCode: daprCodeForStatus(415), message } : { statusCode: 415, message, error: httpErrorName(415) };
+      return reply.code(415).header('content-type', 'application/json; charset=utf-8').send(body);
+    }
+  });
   fastify.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
     // While draining, a kept-alive socket would hold the shutdown open: ask the client to close it.
@@ -82,7 +91,8 @@ function logRequests(fastify: FastifyInstance, config: AppConfig): void {
   fastify.addHook('onResponse', (req, reply, done) => {
     const status = reply.statusCode;
     if (status >= 400 || successes) {
-      const level = status >= 500 ? 'error' : status >= 400 ? 'info' : 'debug';
+      // A 503 is PostgreSQL or Redis away (already logged once by whoever saw it) or a drain: warn.
+      const level = status === 503 ? 'warn' : status >= 500 ? 'error' : status >= 400 ? 'info' : 'debug';
       PinoLogger.root?.[level](
         { reqId: req.id, method: req.method, url: req.url, statusCode: status, responseTime: Math.round(reply.elapsedTime) },
         'request completed',

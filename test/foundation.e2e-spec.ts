@@ -263,6 +263,18 @@ describe('request bodies', () => {
     expect((await api.get('/v1.0/state/statestore/big')).body).toBe(value);
   });
 
+  it('refuses compressed bodies with 415 saying so, in the route family\'s format', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const body = gzipSync(JSON.stringify({ repository: 'a', resource: 'b', leaseDurationSeconds: 5 }));
+    const headers = { authorization: `Bearer ${cluster.ownerToken}`, 'content-type': 'application/json', 'content-encoding': 'gzip' };
+    const sfp = await fetch(`${cluster.url}/sfp/api/locks`, { method: 'POST', headers, body });
+    expect(sfp.status).toBe(415);
+    expect((await sfp.json()).message).toMatch(/Content-Encoding 'gzip' is not supported/);
+    const dapr = await fetch(`${cluster.url}/v1.0/state/statestore`, { method: 'POST', headers, body });
+    expect(dapr.status).toBe(415);
+    expect((await dapr.json()).errorCode).toBeDefined();
+  });
+
   it('refuses bodies nested deeper than 128 levels with 400 on every surface, never a stack overflow', async () => {
     const api = http(cluster.url, cluster.ownerToken);
     const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);

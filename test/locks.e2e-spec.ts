@@ -215,6 +215,10 @@ describe('sfp Locks API', () => {
       });
     }
     expect((await api.get(path(res))).body).toHaveLength(2);
+    // Queued without a wait limit: a replay that adds one is not the same request either.
+    const bare = { 'idempotency-key': `terms-bare-${res}` };
+    expect((await queue(res, {}, bare)).body.status).toBe('queued');
+    expect(await queue(res, { waitTimeoutSeconds: 5 }, bare)).toMatchObject({ status: 409, body: { message: 'Idempotency-Key was already used with a different waitTimeoutSeconds' } });
   });
 
   it('repositories with encoded slashes and unusual characters work', async () => {
@@ -281,6 +285,11 @@ describe('sfp Locks API', () => {
       [{ repository: REPO, resource: 'r', leaseDurationSeconds: null }, 'leaseDurationSeconds must not be null'],
       [{ repository: REPO, resource: 'r', leaseDurationSeconds: 1e20 }, 'leaseDurationSeconds must be between 1 and 86400 seconds'],
       [{ repository: REPO, resource: 'r', leaseDurationSeconds: 5, reason: 'red \u001b[31m alert' }, 'reason must not contain control characters other than tab and line breaks'],
+      [{ repository: REPO, resource: 'r', leaseDurationSeconds: 5, reason: 'red \u009b31m alert' }, 'reason must not contain control characters other than tab and line breaks'],
+      [{ repository: REPO, resource: 'r', leaseDurationSeconds: 5, reason: 'gnp.\u202eexe' }, 'reason must not contain control characters other than tab and line breaks'],
+      [{ repository: REPO, resource: 'r', leaseDurationSeconds: 5, reason: 'x\ud800' }, 'reason must be well-formed Unicode (no lone surrogates)'],
+      [{ repository: '', resource: 'r', leaseDurationSeconds: 5 }, 'repository must not be blank'],
+      [{ repository: 'a\u0085b', resource: 'r', leaseDurationSeconds: 5 }, 'repository must not contain control characters'],
     ];
     for (const [body, message] of exact) {
       const r = await api.post('/sfp/api/locks', body);

@@ -286,14 +286,16 @@ export class MutexService {
  * A replayed Idempotency-Key must repeat the request: the same key with other terms is a client
  * bug, and answering with the first ticket would hide that its lease or reason is not the one
  * asked for. Only what the ticket still shows is compared: a renew may have changed the lease,
- * and a ticket granted at once keeps no wait limit.
+ * and a ticket granted at once keeps no wait limit (it had no use for one).
  */
 function assertSameTerms(t: Ticket, req: QueueRequest): void {
   const differ: string[] = [];
   if (t.renewedAt === null && t.leaseDurationSeconds !== Math.ceil(req.leaseSeconds)) differ.push('leaseDurationSeconds');
   if (t.reason !== (req.reason ?? null)) differ.push('reason');
-  if (t.waitDeadline !== null && Math.round((t.waitDeadline.getTime() - t.createdAt.getTime()) / 1000) !== (req.waitTimeoutSeconds ?? null)) {
-    differ.push('waitTimeoutSeconds');
-  }
+  // Its wait limit: as stored, or none if it was queued without one. A ticket granted at once
+  // never waited, so it keeps none, whatever was asked.
+  const grantedAtOnce = t.leaseStart !== null && t.leaseStart.getTime() === t.createdAt.getTime();
+  const waited = t.waitDeadline !== null ? Math.round((t.waitDeadline.getTime() - t.createdAt.getTime()) / 1000) : grantedAtOnce ? undefined : null;
+  if (waited !== undefined && waited !== (req.waitTimeoutSeconds ?? null)) differ.push('waitTimeoutSeconds');
   if (differ.length > 0) throw new ConflictException(`Idempotency-Key was already used with a different ${differ.join(', ')}`);
 }

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsNumber, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
-import { IsLockName } from '../../common/lock-name.validator';
+import { IsInt, IsNumber, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsDisplayText, IsLockName } from '../../common/lock-name.validator';
 
 export class QueueLockDto {
   @ApiProperty({ example: 'flxbl-io/sf-core', minLength: 1, maxLength: 300 })
@@ -25,9 +25,7 @@ export class QueueLockDto {
   @IsOptional()
   @IsString()
   @MaxLength(500)
-  // Shown to others (dashboards, terminals): it may span lines, but carries no terminal escapes
-  // or other control characters (PostgreSQL could not even store a NUL).
-  @Matches(/^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$/, { message: 'reason must not contain control characters other than tab and line breaks' })
+  @IsDisplayText('reason')
   reason?: string;
 
   @ApiPropertyOptional({ example: 3600, type: 'integer', minimum: 1, maximum: 604_800, description: 'Give up the place in the queue after this many seconds of waiting' })
