@@ -61,15 +61,6 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   app.useLogger(app.get(Logger));
   const lifecycle = app.get(Lifecycle);
   const fastify = app.getHttpAdapter().getInstance();
-  // Bodies are read as they come: a compressed one would reach the JSON parser as bytes.
-  fastify.addHook('onRequest', async (req, reply) => {
-    const encoding = req.headers['content-encoding'];
-    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
-      const message = `Content-Encoding '${encoding}' is not supported: send the body uncompressed`;
-      const body = isDaprPath(req.url) ? { errorCode: daprCodeForStatus(415), message } : { statusCode: 415, message, error: httpErrorName(415) };
-      return reply.code(415).header('content-type', 'application/json; charset=utf-8').send(body);
-    }
-  });
   fastify.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
     // While draining, a kept-alive socket would hold the shutdown open: ask the client to close it.
@@ -109,6 +100,15 @@ function logRequests(fastify: FastifyInstance, config: AppConfig): void {
 function parseEveryBodyAsJson(app: NestFastifyApplication): void {
   const fastify = app.getHttpAdapter().getInstance();
   fastify.removeAllContentTypeParsers();
+  // Bodies are read as they come: a compressed one would reach the JSON parser as bytes (and
+  // fail its length check with a misleading message). Callback style: no promise per request.
+  fastify.addHook('onRequest', (req, reply, done) => {
+    const encoding = req.headers['content-encoding'];
+    if (encoding === undefined || encoding.trim().toLowerCase() === 'identity') return done();
+    const message = `Content-Encoding '${encoding}' is not supported: send the body uncompressed`;
+    const body = isDaprPath(req.url) ? { errorCode: daprCodeForStatus(415), message } : { statusCode: 415, message, error: httpErrorName(415) };
+    void reply.code(415).header('content-type', 'application/json; charset=utf-8').send(body);
+  });
   fastify.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
     const text = (body as string).trim();
     if (text === '') return done(null, undefined);
