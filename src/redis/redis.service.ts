@@ -22,6 +22,7 @@ export class RedisService implements OnApplicationShutdown {
   private subscriberAlive = true;
   private watchdog?: NodeJS.Timeout;
   private publishFailing = false;
+  private checking = false;
 
   constructor(private readonly config: AppConfig) {
     const options: RedisOptions = {
@@ -64,6 +65,16 @@ export class RedisService implements OnApplicationShutdown {
    * for ever), publishes take another way meanwhile, and listeners hear that messages stopped.
    */
   private async checkAlive(): Promise<void> {
+    if (this.checking) return; // the previous round is still waiting on a ping
+    this.checking = true;
+    try {
+      await this.pingBoth();
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  private async pingBoth(): Promise<void> {
     const answers = async (conn: Redis) => {
       if (conn.status !== 'ready') return false;
       try {
