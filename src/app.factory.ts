@@ -20,6 +20,15 @@ export const MAX_BODY_BYTES = 4 * 1024 * 1024;
  */
 export const MAX_BODY_DEPTH = 128;
 
+/**
+ * An error found before Nest sees the request (routing, body reading), with the body every other
+ * error of that route family has: Dapr's on Dapr routes, ours elsewhere.
+ */
+function sendEarlyError(req: FastifyRequest, reply: FastifyReply, status: number, message: string): void {
+  const body = isDaprPath(req.url) ? { errorCode: daprCodeForStatus(status), message } : { statusCode: status, message, error: httpErrorName(status) };
+  void reply.code(status).header('content-type', 'application/json; charset=utf-8').send(body);
+}
+
 /** Builds the application exactly as production runs it; tests call this too. */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
@@ -47,10 +56,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
           : error.code === 'FST_ERR_MAX_PARAM_LENGTH'
             ? 'A path parameter is longer than 1000 characters'
             : error.message;
-      const body = isDaprPath(req.url)
-        ? { errorCode: daprCodeForStatus(status), message }
-        : { statusCode: status, message, error: httpErrorName(status) };
-      void reply.code(status).header('content-type', 'application/json; charset=utf-8').send(body);
+      sendEarlyError(req, reply, status, message);
     },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
@@ -105,9 +111,7 @@ function parseEveryBodyAsJson(app: NestFastifyApplication): void {
   fastify.addHook('onRequest', (req, reply, done) => {
     const encoding = req.headers['content-encoding'];
     if (encoding === undefined || encoding.trim().toLowerCase() === 'identity') return done();
-    const message = `Content-Encoding '${encoding}' is not supported: send the body uncompressed`;
-    const body = isDaprPath(req.url) ? { errorCode: daprCodeForStatus(415), message } : { statusCode: 415, message, error: httpErrorName(415) };
-    void reply.code(415).header('content-type', 'application/json; charset=utf-8').send(body);
+    sendEarlyError(req, reply, 415, `Content-Encoding '${encoding}' is not supported: send the body uncompressed`);
   });
   fastify.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
     const text = (body as string).trim();
