@@ -1,6 +1,9 @@
 import { applyDecorators } from '@nestjs/common';
 import { IsString, Matches, MaxLength } from 'class-validator';
 
+/** Never printable, in a name or in text: DEL, the C1 controls (8-bit terminal escapes), bidirectional overrides. */
+const UNPRINTABLE = '\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069';
+
 /** Longest repository, resource or lock name. */
 export const MAX_NAME_LENGTH = 300;
 
@@ -13,7 +16,7 @@ export function IsLockName(field: string): PropertyDecorator {
   return applyDecorators(
     IsString(),
     MaxLength(MAX_NAME_LENGTH),
-    Matches(/^[^\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]*$/, { message: `${field} must not contain control characters` }),
+    Matches(new RegExp(`^[^\\u0000-\\u001f${UNPRINTABLE}]*$`), { message: `${field} must not contain control characters` }),
     Matches(/\S/, { message: `${field} must not be blank` }),
     IsWellFormedText(field),
   );
@@ -31,7 +34,7 @@ export function IsWellFormedText(field: string): PropertyDecorator {
  */
 export function IsDisplayText(field: string): PropertyDecorator {
   return applyDecorators(
-    Matches(/^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]*$/, {
+    Matches(new RegExp(`^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f${UNPRINTABLE}]*$`), {
       message: `${field} must not contain control characters other than tab and line breaks`,
     }),
     IsWellFormedText(field),

@@ -93,7 +93,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     help: 'Wake-ups of long-polls sent by this instance: to a waiter here, through Redis, through PostgreSQL NOTIFY (Redis unreachable), or lost',
     labelNames: ['via'],
     registers: [this.registry],
-    collect: this.runningTotalsBy('via', () => ({ ...(this.wakeups?.stats ?? { local: 0, redis: 0, postgres: 0, lost: 0 }) })),
+    collect: this.runningTotalsBy('via', () => this.wakeups?.stats ?? { local: 0, redis: 0, postgres: 0, lost: 0 }),
   });
   private readonly handedOver = new Counter({ name: 'queue_mutex_timers_handed_over_total', help: 'Deadlines this instance handed to the others as it stopped', registers: [this.registry], collect: this.fromTimers((s) => s.handedOver) });
   private readonly takenOver = new Counter({ name: 'queue_mutex_timers_taken_over_total', help: 'Deadlines this instance took over from a stopping one', registers: [this.registry], collect: this.fromTimers((s) => s.takenOver) });

@@ -3,8 +3,9 @@ import { LockSweeper } from './lock-sweeper.service';
 import { MutexService } from './mutex.service';
 
 describe('LockSweeper.nextDelay', () => {
-  const sweeperWith = (dueIn: number | null, interval = 1_000, grace = 50) =>
-    new LockSweeper({ nextDeadlineIn: async () => dueIn } as unknown as MutexService, {
+  /** A sweeper whose next deadline is `dueIn` ms away (a number, or read anew on every call). */
+  const sweeperWith = (dueIn: number | null | (() => number | null), interval = 1_000, grace = 50) =>
+    new LockSweeper({ nextDeadlineIn: async () => (typeof dueIn === 'function' ? dueIn() : dueIn) } as unknown as MutexService, {
       SWEEP_INTERVAL_MS: interval,
       SWEEP_DEADLINE_GRACE_MS: grace,
     } as AppConfig);
@@ -28,10 +29,7 @@ describe('LockSweeper.nextDelay', () => {
 
   it('backs off while a past deadline cannot be settled (its lock row is held elsewhere), and recovers', async () => {
     let dueIn = -100;
-    const sweeper = new LockSweeper({ nextDeadlineIn: async () => dueIn } as unknown as MutexService, {
-      SWEEP_INTERVAL_MS: 1_000,
-      SWEEP_DEADLINE_GRACE_MS: 50,
-    } as AppConfig);
+    const sweeper = sweeperWith(() => dueIn);
     const gaps = [];
     for (let i = 0; i < 7; i++) gaps.push(await sweeper.nextDelay(0));
     expect(gaps).toEqual([40, 80, 160, 320, 640, 1_000, 1_000]);

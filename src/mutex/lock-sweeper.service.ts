@@ -21,6 +21,8 @@ export class LockSweeper implements OnApplicationBootstrap, OnApplicationShutdow
   readonly stats = { runs: 0, failures: 0, transitions: 0 };
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
+  /** The gap before retrying a past deadline that the last sweeps could not settle. */
+  private stalledGap = MIN_SWEEP_GAP_MS;
 
   constructor(
     private readonly mutex: MutexService,
@@ -73,7 +75,6 @@ export class LockSweeper implements OnApplicationBootstrap, OnApplicationShutdow
     if (dueIn === null) return interval;
     return Math.min(interval, Math.max(MIN_SWEEP_GAP_MS, Math.ceil(dueIn) + this.config.SWEEP_DEADLINE_GRACE_MS));
   }
-  private stalledGap = MIN_SWEEP_GAP_MS;
 
   async onApplicationShutdown(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);

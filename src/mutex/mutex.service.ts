@@ -151,7 +151,7 @@ export class MutexService {
   async renew(p: Principal, repository: string, resource: string, ticketId: string, leaseSeconds: number | null): Promise<Ticket> {
     this.assertAccess(p, repository);
     if (leaseSeconds !== null) this.assertLease(leaseSeconds, 'leaseDurationSeconds');
-    const r = await this.repo.renew(ticketId, repository, resource, leaseSeconds === null ? null : Math.ceil(leaseSeconds), { id: p.userId, name: p.name });
+    const r = await this.repo.renew(ticketId, repository, resource, leaseSeconds === null ? null : wholeLeaseSeconds(leaseSeconds), { id: p.userId, name: p.name });
     this.apply(r);
     const ticket = this.found(r.ticket);
     if (r.outcome === 'not_holder') {
@@ -230,7 +230,7 @@ export class MutexService {
   private async enqueue(p: Principal, fields: Omit<EnqueueInput, 'ticketId' | 'requesterId' | 'requesterName'>) {
     const r = await this.repo.enqueue({
       ...fields,
-      leaseSeconds: Math.ceil(fields.leaseSeconds),
+      leaseSeconds: wholeLeaseSeconds(fields.leaseSeconds),
       ticketId: randomUUID(),
       requesterId: p.userId,
       requesterName: p.name,
@@ -282,6 +282,11 @@ export class MutexService {
   }
 }
 
+/** Leases are whole seconds: a fraction asked for is rounded up, never cut short. */
+function wholeLeaseSeconds(asked: number): number {
+  return Math.ceil(asked);
+}
+
 /**
  * A replayed Idempotency-Key must repeat the request: the same key with other terms is a client
  * bug, and answering with the first ticket would hide that its lease or reason is not the one
@@ -290,7 +295,7 @@ export class MutexService {
  */
 function assertSameTerms(t: Ticket, req: QueueRequest): void {
   const differ: string[] = [];
-  if (t.renewedAt === null && t.leaseDurationSeconds !== Math.ceil(req.leaseSeconds)) differ.push('leaseDurationSeconds');
+  if (t.renewedAt === null && t.leaseDurationSeconds !== wholeLeaseSeconds(req.leaseSeconds)) differ.push('leaseDurationSeconds');
   if (t.reason !== (req.reason ?? null)) differ.push('reason');
   // Its wait limit: as stored, or none if it was queued without one. A ticket granted at once
   // never waited, so it keeps none, whatever was asked.
