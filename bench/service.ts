@@ -43,7 +43,21 @@ function tsc(project: string, outDir: string, cwd: string): { ok: boolean; out: 
     timeout: 300_000,
   });
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
+  if (r.status === 0) copyAssets(path.join(cwd, 'src'), path.join(outDir, 'src'));
   return { ok: r.status === 0 && fs.existsSync(path.join(outDir, 'src/main.js')), out };
+}
+
+/** What nest-cli copies beside the compiled code (see nest-cli.json): the SQL function files and the dashboard. */
+function copyAssets(srcDir: string, outDir: string): void {
+  for (const entry of fs.readdirSync(srcDir, { withFileTypes: true })) {
+    const from = path.join(srcDir, entry.name);
+    const to = path.join(outDir, entry.name);
+    if (entry.isDirectory()) copyAssets(from, to);
+    else if (entry.name.endsWith('.sql') || from.includes(`${path.sep}dashboard${path.sep}`)) {
+      fs.mkdirSync(outDir, { recursive: true });
+      fs.copyFileSync(from, to);
+    }
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { Actor, EnqueueInput, MutexRepository, PgMutexRepository } from '../src/mutex/mutex.repository';
+import { Actor, LockStore, QueueInput } from '../src/mutex/lock-store';
+import { PostgresLockStore } from '../src/mutex/postgres-lock-store';
 import { startCluster, TestCluster } from './support/test-app';
 
 /**
@@ -12,13 +13,13 @@ const actor: Actor = { id: randomUUID(), name: 'batch-test' };
 const REPO = `batch/${process.pid}`;
 
 let cluster: TestCluster;
-let repo: PgMutexRepository;
+let repo: PostgresLockStore;
 let pg: Client;
 
 beforeAll(async () => {
   // No sweep: a test here needs an overdue lease left for a read to settle.
   cluster = await startCluster(1, { SWEEP_INTERVAL_MS: '60000', SWEEP_DEADLINE_GRACE_MS: '60000' });
-  repo = cluster.instances[0].app.get(MutexRepository) as PgMutexRepository;
+  repo = cluster.instances[0].app.get(LockStore) as PostgresLockStore;
   pg = new Client({ connectionString: cluster.databaseUrl });
   await pg.connect();
 });
@@ -28,7 +29,7 @@ afterAll(async () => {
   await cluster?.close();
 });
 
-const input = (resource: string, ticketId: string = randomUUID()): EnqueueInput => ({
+const input = (resource: string, ticketId: string = randomUUID()): QueueInput => ({
   repository: REPO,
   resource,
   ticketId,
@@ -42,7 +43,7 @@ const input = (resource: string, ticketId: string = randomUUID()): EnqueueInput 
   idempotencyKey: null,
   tryOnly: false,
 });
-const enqueue = (resource: string, ticketId?: string): ReturnType<MutexRepository['enqueue']> => repo.enqueue(input(resource, ticketId));
+const enqueue = (resource: string, ticketId?: string): ReturnType<LockStore['queue']> => repo.queue(input(resource, ticketId));
 
 describe('lock operation batches', () => {
   it('answer the operations on free locks while another lock of the same batch is held elsewhere', async () => {
@@ -73,13 +74,13 @@ describe('lock operation batches', () => {
   });
 
   it('give up waiting within a moment when a read must settle a lock held elsewhere, and run each operation on its own', async () => {
-    const expiring = (await repo.enqueue({ ...input('due'), leaseSeconds: 1 })).ticket!;
+    const expiring = (await repo.queue({ ...input('due'), leaseSeconds: 1 })).ticket!;
     await new Promise((r) => setTimeout(r, 1_100)); // its lease is over: reading it must settle the lock
     await pg.query('BEGIN');
     await pg.query('SELECT id FROM locks WHERE repository = $1 AND resource = $2 FOR UPDATE', [REPO, 'due']);
     let statusDone = false;
     try {
-      const status = repo.status(expiring.id, REPO, 'due').then((r) => ((statusDone = true), r));
+      const status = repo.settleTicket(expiring.id, REPO, 'due').then((r) => ((statusDone = true), r));
       const started = Date.now();
       const other = await enqueue('free-c');
       expect(other.ticket!.status).toBe('acquired');

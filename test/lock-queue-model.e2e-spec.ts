@@ -11,7 +11,8 @@ import {
   ticketStatus,
 } from '../src/mutex/domain/lock-queue.machine';
 import { Ticket } from '../src/mutex/domain/ticket';
-import { Actor, MutexRepository, PgMutexRepository } from '../src/mutex/mutex.repository';
+import { Actor, LockStore } from '../src/mutex/lock-store';
+import { PostgresLockStore } from '../src/mutex/postgres-lock-store';
 import { startCluster, TestCluster } from './support/test-app';
 
 /**
@@ -26,13 +27,13 @@ const actor: Actor = { id: randomUUID(), name: 'model-test' };
 const requester = { requesterId: randomUUID(), requesterName: 'model-test' };
 
 let cluster: TestCluster;
-let repo: MutexRepository;
+let repo: LockStore;
 let lockCounter = 0;
 
 beforeAll(async () => {
   // The sweep would settle locks behind the timed tests' backs; keep it out of the way.
   cluster = await startCluster(1, { SWEEP_INTERVAL_MS: '60000', SWEEP_DEADLINE_GRACE_MS: '60000' });
-  repo = cluster.instances[0].app.get(MutexRepository);
+  repo = cluster.instances[0].app.get(LockStore);
 });
 
 afterAll(async () => {
@@ -53,7 +54,7 @@ class LockPair {
 
   enqueue(ticketId: string, opts: { leaseSeconds?: number; owner?: string | null; waitSeconds?: number | null; tryOnly?: boolean } = {}) {
     this.sent.push(ticketId);
-    return repo.enqueue({
+    return repo.queue({
       repository: this.repository,
       resource: this.resource,
       ticketId,
@@ -93,7 +94,7 @@ class LockPair {
       expect([h.fencingToken, h.leaseDurationSeconds]).toEqual([m.holder.fencingToken, m.holder.leaseSeconds]);
     }
     // Nothing is due, so these reads settle nothing and may run side by side.
-    const statuses = await Promise.all(this.sent.map((id) => repo.status(id, this.repository, this.resource)));
+    const statuses = await Promise.all(this.sent.map((id) => repo.settleTicket(id, this.repository, this.resource)));
     this.sent.forEach((id, i) => {
       const r = statuses[i];
       expect(r.granted).toEqual([]);
@@ -183,14 +184,14 @@ async function runOp(lock: LockPair, op: Op): Promise<string> {
       return `renew:${m.outcome}`;
     }
     case 'clear': {
-      const sql = await repo.clear(lock.repository, lock.resource, actor);
+      const sql = await repo.clearLock(lock.repository, lock.resource, actor);
       const m = lock.apply({ type: 'clear', now });
       expect(sql.ended.map((t) => [t.id, t.releaseReason])).toEqual(endedIds(m.effects).map((id) => [id, 'cleared']));
       expect(sql.granted).toEqual([]);
       return `clear:${endedIds(m.effects).length > 0 ? 'some' : 'none'}`;
     }
     case 'unlockOwner': {
-      const sql = await repo.unlockOwner(lock.repository, lock.resource, op.owner, actor);
+      const sql = await repo.releaseOwner(lock.repository, lock.resource, op.owner, actor);
       const m = lock.apply({ type: 'unlockOwner', now, owner: op.owner });
       expect(sql.status).toBe(m.outcome);
       expect(sql.granted.map((t) => t.id)).toEqual(grantedIds(m.effects));
@@ -241,7 +242,7 @@ describe('lock queue: SQL functions and the pure machine agree', () => {
       { weight: 1, arbitrary: fc.record({ kind: fc.constant('tryLock' as const), owner: owners }) },
       { weight: 3, arbitrary: fc.record({ kind: fc.constant('release' as const), pick: fc.nat() }) },
     );
-    const { stats } = (repo as PgMutexRepository).batcher;
+    const { stats } = (repo as PostgresLockStore).batcher;
     const before = { ...stats };
     await fc.assert(
       fc.asyncProperty(fc.array(fc.array(burstOp, { minLength: 2, maxLength: 8 }), { minLength: 1, maxLength: 6 }), async (bursts) => {
@@ -290,7 +291,7 @@ describe('lock queue: SQL functions and the pure machine agree', () => {
     await sleep(1200);
 
     // Reading the waiter settles the lock (the lease timer would have, had the service queued it).
-    const sqlB = await repo.status(b.id, lock.repository, lock.resource);
+    const sqlB = await repo.settleTicket(b.id, lock.repository, lock.resource);
     const m = lock.apply({ type: 'tick', now: t0 + 1200 });
     expect(m.effects.map((e) => [e.type, e.ticketId])).toEqual([
       ['ended', a.id],
@@ -319,7 +320,7 @@ describe('lock queue: where SQL and the pure machine once disagreed (SQL bugs th
     lock.apply({ type: 'enqueue', now: b.createdAt.getTime(), ticketId: b.id, leaseSeconds: LONG_LEASE });
     await sleep(1200);
 
-    const sql = await repo.clear(lock.repository, lock.resource, actor);
+    const sql = await repo.clearLock(lock.repository, lock.resource, actor);
     const m = lock.apply({ type: 'clear', now: t0 + 1200 });
     // Machine: A's lease ended at t0 + 1 s (expired), which granted B (token 2) before the clear ended it.
     expect(m.effects.map((e) => [e.type, e.ticketId, e.type === 'ended' ? e.reason : null])).toEqual([
@@ -343,7 +344,7 @@ describe('lock queue: where SQL and the pure machine once disagreed (SQL bugs th
     lock.apply({ type: 'enqueue', now: b.createdAt.getTime(), ticketId: b.id, leaseSeconds: LONG_LEASE });
     await sleep(1200);
 
-    const sqlB = await repo.status(b.id, lock.repository, lock.resource);
+    const sqlB = await repo.settleTicket(b.id, lock.repository, lock.resource);
     lock.apply({ type: 'tick', now: a.createdAt.getTime() + 1200 });
     // Machine: A gave up its place at its wait limit, so B is next.
     expect(queuePosition(lock.machine, b.id)).toBe(1);

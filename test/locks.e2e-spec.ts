@@ -464,7 +464,7 @@ describe('lease expiry', () => {
       await expectGrantedAfterLeaseEnd(cluster.databaseUrl, holder, waiter);
       expect(timers.stats.bullmqChecks).toBeGreaterThan(bullmqBefore);
     } finally {
-      timers.onDue((id) => mutex.check(id));
+      timers.onDue((id) => mutex.settleTicket(id));
     }
   });
 

@@ -105,6 +105,6 @@ export class DaprLockController {
   })
   async unlock(@CurrentPrincipal() p: Principal, @Param('store') store: string, @Body() body: unknown): Promise<{ status: 0 | 1 | 2 }> {
     const req = parseUnlock(store, body, this.limits);
-    return { status: await this.mutex.unlockOwner(p, req.store, req.resourceId, req.lockOwner) };
+    return { status: await this.mutex.releaseOwner(p, req.store, req.resourceId, req.lockOwner) };
   }
 }

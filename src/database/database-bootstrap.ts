@@ -1,5 +1,6 @@
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
+import { applySqlFunctionFiles } from './sql-function-files';
 
 /** Arbitrary constant: the key of the advisory lock that serialises migrations across instances. */
 const MIGRATION_LOCK_KEY = 7_302_119_001;
@@ -72,14 +73,19 @@ export async function ensureDatabase(databaseUrl: string): Promise<void> {
   }
 }
 
-/** Runs pending migrations while holding a session advisory lock, so concurrent starts apply them once. */
-export async function migrateUnderLock(dataSource: DataSource): Promise<void> {
+/**
+ * Runs pending migrations, then applies the SQL function files that changed, while holding a
+ * session advisory lock, so concurrent starts apply each once. Returns what it applied.
+ */
+export async function migrateUnderLock(dataSource: DataSource): Promise<{ migrations: string[]; functionFiles: string[] }> {
   const runner = dataSource.createQueryRunner();
   await runner.connect();
   try {
     await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     try {
-      await dataSource.runMigrations({ transaction: 'each' });
+      const migrations = await dataSource.runMigrations({ transaction: 'each' });
+      const functionFiles = await applySqlFunctionFiles(runner);
+      return { migrations: migrations.map((m) => m.name), functionFiles };
     } finally {
       await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
     }

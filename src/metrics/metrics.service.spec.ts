@@ -3,7 +3,7 @@ import { Ticket } from '../mutex/domain/ticket';
 import { MutexEventBus } from '../mutex/mutex-event-bus';
 import { LockSweeper } from '../mutex/lock-sweeper.service';
 import { LockTimers } from '../mutex/lock-timers.service';
-import { MutexRepository } from '../mutex/mutex.repository';
+import { LockStore } from '../mutex/lock-store';
 import { LockGaugesRepository } from './lock-gauges.repository';
 import { Wakeups } from '../mutex/wakeups.service';
 import { MetricsService } from './metrics.service';
@@ -33,7 +33,7 @@ describe('MetricsService', () => {
     read: async () => ({ held: 2, waiting: 5, stuck: 1, locks: [{ repository: 'acme/web', resource: 'uat', queueDepth: 5, holders: 1 }] }),
   } as unknown as LockGaugesRepository;
   const batchStats = { batches: 3, operations: 17, largest: 9, ranAlone: 2, failed: 1 };
-  const locks = { batchStats: () => batchStats } as unknown as MutexRepository;
+  const locks = { batchStats: () => batchStats } as unknown as LockStore;
   const sweeper = { stats: { runs: 7, failures: 1, transitions: 4 } } as unknown as LockSweeper;
   const timers = { stats: { inProcessChecks: 11, bullmqChecks: 2, handedOver: 3, takenOver: 5, overCap: 4 }, armed: 6 } as unknown as LockTimers;
   const metrics = new MetricsService(bus, gauges, host, locks, sweeper, timers, { stats: { local: 3, redis: 2, postgres: 1, lost: 0 } } as unknown as Wakeups);

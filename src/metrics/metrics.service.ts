@@ -8,7 +8,7 @@ import { MutexEventBus } from '../mutex/mutex-event-bus';
 import { BatchStats } from '../mutex/lock-call-batcher';
 import { LockSweeper } from '../mutex/lock-sweeper.service';
 import { LockTimers } from '../mutex/lock-timers.service';
-import { MutexRepository } from '../mutex/mutex.repository';
+import { LockStore } from '../mutex/lock-store';
 import { Wakeups } from '../mutex/wakeups.service';
 import { LockGaugesRepository } from './lock-gauges.repository';
 
@@ -120,7 +120,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     private readonly events: MutexEventBus,
     private readonly gauges: LockGaugesRepository,
     private readonly adapterHost: HttpAdapterHost,
-    private readonly locks: MutexRepository,
+    private readonly locks: LockStore,
     private readonly sweeper: LockSweeper,
     private readonly timers: LockTimers,
     private readonly wakeups: Wakeups,

@@ -1,11 +1,12 @@
 import { LockCall, LockCallBatcher } from './lock-call-batcher';
 
-/** An executor that records each batch and answers each operation with its own args. */
+/** An executor that records each batch (as each operation's id) and answers each operation with its id. */
 function recorder(fail?: (batch: unknown[][]) => unknown) {
   const batches: unknown[][][] = [];
   let running = 0;
   let maxRunning = 0;
-  const execute = async (batch: unknown[][]) => {
+  const execute = async (operations: Record<string, unknown>[]) => {
+    const batch = operations.map((op) => [op.id]);
     batches.push(batch);
     running++;
     maxRunning = Math.max(maxRunning, running);
@@ -18,7 +19,7 @@ function recorder(fail?: (batch: unknown[][]) => unknown) {
   return { execute, batches, maxRunning: () => maxRunning };
 }
 
-const call = (lockKey: string, id: string, alone = () => Promise.resolve(`alone:${id}`)): LockCall<string> => ({ lockKey, batchArgs: [id], alone });
+const call = (lockKey: string, id: string, alone = () => Promise.resolve(`alone:${id}`)): LockCall<string> => ({ lockKey, operation: { id }, alone });
 
 describe('LockCallBatcher', () => {
   it('sends an operation that arrives alone as its own call', async () => {
@@ -84,7 +85,7 @@ describe('LockCallBatcher', () => {
 
   it('runs the operations a batch hands back (busy lock) on their own, in order per lock', async () => {
     const b = new LockCallBatcher<string>(
-      async (ops) => ops.map((args) => (String(args[0]).startsWith('busy') ? 'retry' : `batch:${String(args[0])}`)),
+      async (ops) => ops.map((op) => (String(op.id).startsWith('busy') ? 'retry' : `batch:${String(op.id)}`)),
       (answer) => answer === 'retry',
     );
     const order: string[] = [];

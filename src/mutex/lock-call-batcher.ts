@@ -4,15 +4,15 @@ import { isUnavailableError } from '../common/unavailable';
 export interface LockCall<R> {
   /** The lock it changes (repository + resource): a batch lists its operations in this order. */
   lockKey: string;
-  /** Its element of the batch (see `mutex_batch` in the migrations). */
-  batchArgs: unknown[];
+  /** Its element of the batch, a JSON object naming its fields (see `mutex_batch` in src/mutex/sql/70-batch.sql). */
+  operation: Record<string, unknown>;
   /** The same operation as a call of its own. */
   alone: () => Promise<R>;
 }
 
 export interface BatchExecutor<R> {
   /** Runs the operations in one transaction, in order; one answer each, in the same order. */
-  (batch: unknown[][]): Promise<R[]>;
+  (batch: Record<string, unknown>[]): Promise<R[]>;
 }
 
 export interface BatchStats {
@@ -142,7 +142,7 @@ export class LockCallBatcher<R> {
       this.stats.largest = Math.max(this.stats.largest, batch.length);
       let answers: R[];
       try {
-        answers = await this.executeBatch(batch.map((c) => c.batchArgs));
+        answers = await this.executeBatch(batch.map((c) => c.operation));
         if (answers.length !== batch.length) throw new Error(`batch answered ${answers.length} of ${batch.length} operations`);
       } catch (err) {
         if (isUnavailableError(err)) {

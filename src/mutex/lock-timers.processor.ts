@@ -46,7 +46,7 @@ export class LockTimersProcessor extends WorkerHost implements OnApplicationBoot
   async process(job: Job<{ ticketId?: string }>): Promise<void> {
     if (job.name === JOB_CHECK_TICKET && job.data.ticketId) {
       this.timers.stats.bullmqChecks++;
-      await this.mutex.check(job.data.ticketId);
+      await this.mutex.settleTicket(job.data.ticketId);
     } else if (job.name === JOB_PURGE_RELEASED) {
       const n = await this.mutex.purgeReleased();
       if (n > 0) this.logger.log(`purged ${n} released tickets past retention`);

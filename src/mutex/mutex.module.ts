@@ -6,7 +6,8 @@ import { LockTimersProcessor } from './lock-timers.processor';
 import { LocksController } from './locks.controller';
 import { MutexEventBus } from './mutex-event-bus';
 import { LOCK_TIMERS_QUEUE } from './mutex.constants';
-import { MutexRepository, PgMutexRepository } from './mutex.repository';
+import { LockStore } from './lock-store';
+import { PostgresLockStore } from './postgres-lock-store';
 import { MutexService } from './mutex.service';
 import { Wakeups } from './wakeups.service';
 
@@ -14,7 +15,7 @@ import { Wakeups } from './wakeups.service';
   imports: [BullModule.registerQueue({ name: LOCK_TIMERS_QUEUE })],
   controllers: [LocksController],
   providers: [
-    { provide: MutexRepository, useClass: PgMutexRepository },
+    { provide: LockStore, useClass: PostgresLockStore },
     MutexService,
     MutexEventBus,
     LockTimers,
@@ -22,6 +23,6 @@ import { Wakeups } from './wakeups.service';
     LockSweeper,
     Wakeups,
   ],
-  exports: [MutexService, MutexEventBus, MutexRepository, LockSweeper, LockTimers, Wakeups],
+  exports: [MutexService, MutexEventBus, LockStore, LockSweeper, LockTimers, Wakeups],
 })
 export class MutexModule {}

@@ -5,7 +5,7 @@ import { AppConfig } from '../config/app-config';
 import { LockChange, Ticket, TicketSource } from './domain/ticket';
 import { LockTimers } from './lock-timers.service';
 import { MutexEventBus } from './mutex-event-bus';
-import { EnqueueInput, LockSummary, MutexRepository } from './mutex.repository';
+import { LockStore, LockSummary, QueueInput, UnlockStatus } from './lock-store';
 import { Wakeups } from './wakeups.service';
 
 export interface QueueRequest {
@@ -34,20 +34,20 @@ export interface TryLockRequest {
 @Injectable()
 export class MutexService {
   constructor(
-    private readonly repo: MutexRepository,
+    private readonly store: LockStore,
     private readonly timers: LockTimers,
     private readonly wakeups: Wakeups,
     private readonly events: MutexEventBus,
     private readonly config: AppConfig,
   ) {
     // In-process deadline timers settle a lock through the same idempotent check as BullMQ jobs.
-    timers.onDue((ticketId) => this.check(ticketId));
+    timers.onDue((ticketId) => this.settleTicket(ticketId));
   }
 
   async queue(p: Principal, req: QueueRequest): Promise<{ ticket: Ticket; replayed: boolean }> {
     this.assertAccess(p, req.repository);
     this.assertLease(req.leaseSeconds, 'leaseDurationSeconds');
-    const r = await this.enqueue(p, {
+    const r = await this.queueTicket(p, {
       repository: req.repository,
       resource: req.resource,
       leaseSeconds: req.leaseSeconds,
@@ -71,7 +71,7 @@ export class MutexService {
   async tryLock(p: Principal, req: TryLockRequest): Promise<Ticket | null> {
     this.assertAccess(p, req.repository);
     this.assertLease(req.leaseSeconds, 'expiryInSeconds');
-    const r = await this.enqueue(p, {
+    const r = await this.queueTicket(p, {
       repository: req.repository,
       resource: req.resource,
       leaseSeconds: req.leaseSeconds,
@@ -89,7 +89,7 @@ export class MutexService {
 
   async get(p: Principal, repository: string, resource: string, ticketId: string): Promise<Ticket> {
     this.assertAccess(p, repository);
-    const r = await this.repo.status(ticketId, repository, resource);
+    const r = await this.store.settleTicket(ticketId, repository, resource);
     this.apply(r);
     return this.found(r.ticket);
   }
@@ -120,7 +120,7 @@ export class MutexService {
       const remaining = deadline - Date.now();
       // Subscribe before reading, so a grant between the read and the wait is not missed.
       const waiter = remaining > 0 && !signal?.aborted && !this.wakeups.closing ? this.wakeups.wait(ticketId, Math.min(remaining, this.wakeups.recheckMs), signal) : null;
-      const r = await this.repo.status(ticketId, repository, resource);
+      const r = await this.store.settleTicket(ticketId, repository, resource);
       this.apply(r);
       const ticket = this.found(r.ticket);
       if (ticket.status !== 'queued' || !waiter) {
@@ -134,7 +134,7 @@ export class MutexService {
 
   async release(p: Principal, repository: string, resource: string, ticketId: string): Promise<Ticket> {
     this.assertAccess(p, repository);
-    const r = await this.repo.release(ticketId, repository, resource, { id: p.userId, name: p.name });
+    const r = await this.store.release(ticketId, repository, resource, { id: p.userId, name: p.name });
     this.apply(r);
     const ticket = this.found(r.ticket);
     if (r.outcome === 'ended') {
@@ -151,7 +151,7 @@ export class MutexService {
   async renew(p: Principal, repository: string, resource: string, ticketId: string, leaseSeconds: number | null): Promise<Ticket> {
     this.assertAccess(p, repository);
     if (leaseSeconds !== null) this.assertLease(leaseSeconds, 'leaseDurationSeconds');
-    const r = await this.repo.renew(ticketId, repository, resource, leaseSeconds === null ? null : wholeLeaseSeconds(leaseSeconds), { id: p.userId, name: p.name });
+    const r = await this.store.renew(ticketId, repository, resource, leaseSeconds === null ? null : wholeLeaseSeconds(leaseSeconds), { id: p.userId, name: p.name });
     this.apply(r);
     const ticket = this.found(r.ticket);
     if (r.outcome === 'not_holder') {
@@ -171,21 +171,21 @@ export class MutexService {
 
   async list(p: Principal, repository: string, resource: string, limit = 10_000): Promise<Ticket[]> {
     this.assertAccess(p, repository);
-    this.apply(await this.repo.settleIfDue(repository, resource));
-    return this.repo.list(repository, resource, this.config.RELEASED_RETENTION_SECONDS, limit);
+    this.apply(await this.store.settleLock(repository, resource));
+    return this.store.list(repository, resource, this.config.RELEASED_RETENTION_SECONDS, limit);
   }
 
   async clear(p: Principal, repository: string, resource: string): Promise<Ticket[]> {
     this.assertAccess(p, repository);
-    const r = await this.repo.clear(repository, resource, { id: p.userId, name: p.name });
+    const r = await this.store.clearLock(repository, resource, { id: p.userId, name: p.name });
     this.apply(r);
     return r.ended;
   }
 
   /** Dapr unlock: 0 released, 1 no such lock, 2 held by another owner. */
-  async unlockOwner(p: Principal, repository: string, resource: string, owner: string): Promise<0 | 1 | 2> {
+  async releaseOwner(p: Principal, repository: string, resource: string, owner: string): Promise<UnlockStatus> {
     this.assertAccess(p, repository);
-    const r = await this.repo.unlockOwner(repository, resource, owner, { id: p.userId, name: p.name });
+    const r = await this.store.releaseOwner(repository, resource, owner, { id: p.userId, name: p.name });
     this.apply(r);
     return r.status;
   }
@@ -193,7 +193,7 @@ export class MutexService {
   /** Release by lease id (synchronize): 'released', 'not_found' or 'ended'. */
   async releaseLease(p: Principal, repository: string, resource: string, leaseId: string): Promise<'released' | 'not_found' | 'ended'> {
     this.assertAccess(p, repository);
-    const r = await this.repo.release(leaseId, repository, resource, { id: p.userId, name: p.name });
+    const r = await this.store.release(leaseId, repository, resource, { id: p.userId, name: p.name });
     this.apply(r);
     if (r.outcome === 'not_found') return 'not_found';
     if (r.outcome === 'ended') return 'ended';
@@ -203,32 +203,32 @@ export class MutexService {
 
   async locksIn(p: Principal, repository: string, limit = 1_000): Promise<LockSummary[]> {
     this.assertAccess(p, repository);
-    return this.repo.locksIn(repository, limit);
+    return this.store.locksIn(repository, limit);
   }
 
-  /** A lease or wait-limit job fired: settle that ticket's lock. */
-  async check(ticketId: string): Promise<void> {
-    this.apply(await this.repo.check(ticketId));
+  /** A lease or wait-limit timer fired: settle that ticket's lock. */
+  async settleTicket(ticketId: string): Promise<void> {
+    this.apply(await this.store.settleTicket(ticketId));
   }
 
   /** Settles every lock with something overdue; returns how many transitions it made. */
   async sweep(limit = 200): Promise<number> {
-    const r = await this.repo.sweep(limit);
+    const r = await this.store.sweep(limit);
     this.apply(r);
     return r.granted.length + r.ended.length;
   }
 
   /** Milliseconds until the next lease end or wait limit of any lock (null: none). */
   nextDeadlineIn(): Promise<number | null> {
-    return this.repo.nextDeadlineIn();
+    return this.store.nextDeadlineIn();
   }
 
   purgeReleased(): Promise<number> {
-    return this.repo.purgeReleased(this.config.RELEASED_RETENTION_SECONDS);
+    return this.store.purgeReleased(this.config.RELEASED_RETENTION_SECONDS);
   }
 
-  private async enqueue(p: Principal, fields: Omit<EnqueueInput, 'ticketId' | 'requesterId' | 'requesterName'>) {
-    const r = await this.repo.enqueue({
+  private async queueTicket(p: Principal, fields: Omit<QueueInput, 'ticketId' | 'requesterId' | 'requesterName'>) {
+    const r = await this.store.queue({
       ...fields,
       leaseSeconds: wholeLeaseSeconds(fields.leaseSeconds),
       ticketId: randomUUID(),

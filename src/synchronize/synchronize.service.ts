@@ -3,7 +3,7 @@ import { Principal } from '../auth/principal';
 import { AppConfig } from '../config/app-config';
 import { Ticket } from '../mutex/domain/ticket';
 import { MutexService } from '../mutex/mutex.service';
-import { LockSummary } from '../mutex/mutex.repository';
+import { LockSummary } from '../mutex/lock-store';
 import { SyncLockInfoDto, SyncLockResultDto, SyncUnlockResultDto } from './dto/synchronize.dto';
 
 /** Every synchronize user's locks live in this private namespace (a mutex repository). */

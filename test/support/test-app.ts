@@ -37,6 +37,8 @@ export interface TestCluster {
 export interface ClusterOptions {
   /** Rewrites the database URL the instances use (e.g. to go through a proxy); cleanup still uses the direct one. */
   mapDatabaseUrl?: (url: string) => string;
+  /** Runs before the first instance starts, on the test's database (created empty first), e.g. to restore a fixture. */
+  prepareDatabase?: (databaseUrl: string) => Promise<void>;
 }
 
 export async function startCluster(count = 1, extraEnv: Record<string, string> = {}, options: ClusterOptions = {}): Promise<TestCluster> {
@@ -73,6 +75,10 @@ export async function startCluster(count = 1, extraEnv: Record<string, string> =
     if (i >= 0) instances.splice(i, 1);
     await instance.app.close();
   };
+  if (options.prepareDatabase) {
+    await createDatabase(databaseName);
+    await options.prepareDatabase(databaseUrl);
+  }
   // Start the first alone (it creates the database), then the rest at once.
   await addInstance();
   await Promise.all(Array.from({ length: count - 1 }, () => addInstance()));
@@ -93,6 +99,16 @@ export async function startCluster(count = 1, extraEnv: Record<string, string> =
       await deleteRedisPrefix(redisPrefix);
     },
   };
+}
+
+export async function createDatabase(name: string): Promise<void> {
+  const admin = new Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
 }
 
 export async function dropDatabase(name: string): Promise<void> {

@@ -1,0 +1,77 @@
+import { LockChange, Ticket, TicketSource } from './domain/ticket';
+import type { BatchStats } from './lock-call-batcher';
+
+/** Who asks for a change (recorded in the audit trail). */
+export interface Actor {
+  id: string;
+  name: string;
+}
+
+export interface QueueInput {
+  repository: string;
+  resource: string;
+  ticketId: string;
+  requesterId: string;
+  requesterName: string;
+  /** The lock owner a Dapr unlock must name; null for sfp tickets. */
+  owner: string | null;
+  source: TicketSource;
+  reason: string | null;
+  /** Whole seconds. */
+  leaseSeconds: number;
+  /** Give up the place in the queue after this many seconds of waiting; null waits for ever. */
+  waitSeconds: number | null;
+  idempotencyKey: string | null;
+  /** Try-lock: only if free with nobody waiting; never leaves a ticket. */
+  tryOnly: boolean;
+}
+
+export type QueueOutcome = 'ok' | 'busy' | 'replayed' | 'idempotency_mismatch';
+export type TicketOutcome = 'ok' | 'not_found' | 'ended' | 'not_holder';
+/** Dapr's unlock statuses: 0 released, 1 nobody holds the lock, 2 held by another owner. */
+export type UnlockStatus = 0 | 1 | 2;
+
+/** An answer about one ticket, with what else changed in the same transaction. */
+export type TicketAnswer<O extends string> = LockChange & { outcome: O; ticket?: Ticket };
+
+export interface LockSummary {
+  repository: string;
+  resource: string;
+  fence: number;
+  queueLength: number;
+  holder: Ticket | null;
+  updatedAt: Date;
+}
+
+/**
+ * The port to the lock store: every method is one atomic, linearizable change or read, and each
+ * change first settles the lock it touches (an expired lease ends, a waiter past its wait limit
+ * leaves, the head of a free lock's queue is granted). `now` is for tests that drive the clock:
+ * the service never passes it, and the store uses its own clock.
+ *
+ * Adapters: PostgresLockStore (the product) and InMemoryLockStore (the pure model, for fast unit
+ * tests); test/lock-store.contract.ts holds both to the same scenarios.
+ */
+export abstract class LockStore {
+  abstract queue(input: QueueInput, now?: Date): Promise<TicketAnswer<QueueOutcome>>;
+  /** Settles the ticket's lock when something is due, then reads the ticket. With a path, a ticket of another lock is not_found. */
+  abstract settleTicket(ticketId: string, repository?: string | null, resource?: string | null, now?: Date): Promise<TicketAnswer<'ok' | 'not_found'>>;
+  abstract release(ticketId: string, repository: string, resource: string, actor: Actor, now?: Date): Promise<TicketAnswer<'ok' | 'not_found' | 'ended'>>;
+  abstract renew(ticketId: string, repository: string, resource: string, leaseSeconds: number | null, actor: Actor, now?: Date): Promise<TicketAnswer<'ok' | 'not_found' | 'not_holder'>>;
+  abstract clearLock(repository: string, resource: string, actor: Actor, now?: Date): Promise<LockChange>;
+  /** Dapr unlock: releases the lock if `owner` holds it. */
+  abstract releaseOwner(repository: string, resource: string, owner: string, actor: Actor, now?: Date): Promise<LockChange & { status: UnlockStatus }>;
+  /** Settles a lock by name when something on it is due. */
+  abstract settleLock(repository: string, resource: string, now?: Date): Promise<LockChange>;
+  /** Settles every lock with a lease or wait limit past (at most `limit` locks). */
+  abstract sweep(limit: number, now?: Date): Promise<LockChange>;
+  /** Milliseconds until the earliest lease end or wait limit of any lock, by the store's clock (null: none). */
+  abstract nextDeadlineIn(now?: Date): Promise<number | null>;
+  /** Holder first, then the queue in order, then tickets released within `retentionSeconds`, newest first. */
+  abstract list(repository: string, resource: string, retentionSeconds: number, limit: number, now?: Date): Promise<Ticket[]>;
+  abstract locksIn(repository: string, limit: number): Promise<LockSummary[]>;
+  /** Deletes released tickets past the retention window; returns how many. */
+  abstract purgeReleased(retentionSeconds: number, now?: Date): Promise<number>;
+  /** How concurrent operations were grouped into database calls (null: not batched). */
+  abstract batchStats(): Readonly<BatchStats> | null;
+}

@@ -1,0 +1,154 @@
+-- The lock rules: what is due, and how a lock is brought up to date.
+--
+-- A lock is settled at a moment `p_now` in this order:
+--   1. waiters past their wait limit leave the queue ('timed_out');
+--   2. a holder past its lease is released ('expired');
+--   3. a free lock is granted to the head of its queue (fence + 1, a lease from p_now).
+-- Every operation settles the lock it touches first when something is due, so nobody ever sees
+-- an expired lease as held; timers, BullMQ jobs and the sweep settle locks nobody touches.
+-- The pure model of these rules is src/mutex/domain/lock-queue.machine.ts; the contract tests
+-- (test/lock-store.contract.ts) hold both to the same scenarios.
+
+
+-- The earliest wait limit among a lock's waiters. Asked as min() so the plan is always a
+-- one-entry index probe (tickets_lock_wait_due).
+CREATE OR REPLACE FUNCTION mutex_next_wait_deadline(p_lock_id bigint) RETURNS timestamptz
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN (SELECT min(wait_deadline) FROM tickets
+           WHERE lock_id = p_lock_id AND status = 'queued' AND wait_deadline IS NOT NULL);
+END $$;
+
+
+-- Is anything on this lock due at p_now: a holder past its lease, a free lock with waiters, a
+-- waiter past its wait limit? The one test every operation and the sweep use before settling.
+CREATE OR REPLACE FUNCTION mutex_lock_due(l locks, p_now timestamptz) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT (l.holder_id IS NOT NULL AND l.holder_expires_at <= p_now)
+      OR (l.holder_id IS NULL AND l.queue_length > 0)
+      OR (l.queue_length > 0 AND mutex_next_wait_deadline(l.id) <= p_now)
+$$;
+
+
+-- Ends the holder's ticket (reason 'released', 'expired' or 'cleared') and frees the lock; the
+-- caller then settles it to grant the next waiter. Returns the ended ticket.
+CREATE OR REPLACE FUNCTION mutex_end_holder(
+  l locks, t tickets, p_reason release_reason, p_actor_id uuid, p_actor_name text, p_audit_reason text, p_now timestamptz
+) RETURNS tickets
+LANGUAGE plpgsql AS $$
+DECLARE
+  r tickets;
+BEGIN
+  UPDATE tickets SET status = 'released', release_reason = p_reason, released_at = p_now,
+         released_by = p_actor_name, updated_at = p_now
+   WHERE id = t.id RETURNING * INTO r;
+  UPDATE locks SET holder_id = NULL, holder_expires_at = NULL, updated_at = p_now WHERE id = l.id;
+  PERFORM mutex_audit(l, r, p_reason::text::lock_event_type, p_actor_id, p_actor_name, p_audit_reason, p_now);
+  RETURN r;
+END $$;
+
+
+-- Brings a lock up to date at p_now (the rules above). The caller holds the lock's row lock.
+-- Returns {granted: [ticket], ended: [ticket]}.
+CREATE OR REPLACE FUNCTION mutex_settle(p_lock_id bigint, p_now timestamptz) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  l locks;
+  t tickets;
+  v_granted jsonb := '[]';
+  v_ended jsonb := '[]';
+BEGIN
+  SELECT * INTO l FROM locks WHERE id = p_lock_id;
+
+  -- 1. Waiters past their wait limit leave.
+  IF l.queue_length > 0 AND mutex_next_wait_deadline(p_lock_id) <= p_now THEN
+    FOR t IN
+      UPDATE tickets SET status = 'released', release_reason = 'timed_out', released_at = p_now,
+             released_by = 'system', updated_at = p_now
+       WHERE lock_id = p_lock_id AND status = 'queued' AND wait_deadline <= p_now
+      RETURNING *
+    LOOP
+      v_ended := v_ended || jsonb_build_array(mutex_ticket_json(t, l));
+      PERFORM mutex_audit(l, t, 'timed_out', NULL, 'system', 'waited longer than its wait limit', p_now);
+      l.queue_length := l.queue_length - 1;
+    END LOOP;
+    UPDATE locks SET queue_length = l.queue_length, updated_at = p_now WHERE id = p_lock_id;
+  END IF;
+
+  -- 2. A holder past its lease is released.
+  IF l.holder_id IS NOT NULL AND l.holder_expires_at <= p_now THEN
+    SELECT * INTO t FROM tickets WHERE id = l.holder_id;
+    t := mutex_end_holder(l, t, 'expired', NULL, 'system', 'lease ended', p_now);
+    v_ended := v_ended || jsonb_build_array(mutex_ticket_json(t, l));
+    l.holder_id := NULL;
+  END IF;
+
+  -- 3. A free lock goes to the head of its queue.
+  IF l.holder_id IS NULL AND l.queue_length > 0 THEN
+    SELECT * INTO t FROM tickets WHERE lock_id = p_lock_id AND status = 'queued' ORDER BY seq LIMIT 1;
+    IF FOUND THEN
+      UPDATE tickets SET status = 'acquired', lease_start = p_now,
+             lease_expires_at = p_now + make_interval(secs => lease_duration_seconds),
+             fencing_token = l.fence + 1, updated_at = p_now
+       WHERE id = t.id RETURNING * INTO t;
+      -- FIFO: every ordinal up to the head's has now left the queue.
+      UPDATE locks SET fence = t.fencing_token, holder_id = t.id, holder_expires_at = t.lease_expires_at,
+             queue_length = l.queue_length - 1, passed = t.ordinal, updated_at = p_now
+       WHERE id = p_lock_id RETURNING * INTO l;
+      v_granted := jsonb_build_array(mutex_ticket_json(t, l));
+      PERFORM mutex_audit(l, t, 'granted', t.requester_id, t.requester_name, t.reason, p_now);
+    ELSE
+      UPDATE locks SET queue_length = 0, updated_at = p_now WHERE id = p_lock_id; -- the counter drifted; the index is the truth
+    END IF;
+  END IF;
+  RETURN jsonb_build_object('granted', v_granted, 'ended', v_ended);
+END $$;
+
+
+-- Settles a ticket's lock (when something is due) and returns the ticket: what a status read,
+-- a long-poll and a lease or wait-limit timer call. With p_repository/p_resource, a ticket of
+-- another lock is 'not_found'. outcome: ok | not_found
+CREATE OR REPLACE FUNCTION mutex_settle_ticket(
+  p_ticket_id uuid, p_repository text DEFAULT NULL, p_resource text DEFAULT NULL, p_now timestamptz DEFAULT NULL
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  l locks;
+  t tickets;
+  v_now timestamptz := coalesce(p_now, clock_timestamp());
+  v_settled jsonb := '{"granted": [], "ended": []}';
+BEGIN
+  SELECT * INTO t FROM tickets WHERE id = p_ticket_id;
+  IF NOT FOUND THEN RETURN v_settled || '{"outcome": "not_found"}'; END IF;
+  SELECT * INTO l FROM locks WHERE id = t.lock_id;
+  IF l.repository <> coalesce(p_repository, l.repository) OR l.resource <> coalesce(p_resource, l.resource) THEN
+    RETURN v_settled || '{"outcome": "not_found"}';
+  END IF;
+  -- Any overdue waiter ahead of this one changes its position, not only its own deadline.
+  IF t.status <> 'released' AND mutex_lock_due(l, v_now) THEN
+    SELECT * INTO l FROM locks WHERE id = t.lock_id FOR UPDATE;
+    v_now := coalesce(p_now, clock_timestamp());
+    v_settled := mutex_settle(l.id, v_now);
+    SELECT * INTO l FROM locks WHERE id = t.lock_id;
+    SELECT * INTO t FROM tickets WHERE id = p_ticket_id;
+  END IF;
+  RETURN v_settled || jsonb_build_object('outcome', 'ok', 'ticket', mutex_ticket_json(t, l));
+END $$;
+
+
+-- Settles a lock by name when something on it is due (before its list is read).
+-- outcome: ok | not_found
+CREATE OR REPLACE FUNCTION mutex_settle_lock(p_repository text, p_resource text, p_now timestamptz DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  l locks;
+BEGIN
+  SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource;
+  IF NOT FOUND THEN RETURN '{"outcome": "not_found", "granted": [], "ended": []}'; END IF;
+  IF NOT mutex_lock_due(l, coalesce(p_now, clock_timestamp())) THEN
+    RETURN '{"outcome": "ok", "granted": [], "ended": []}';
+  END IF;
+  PERFORM 1 FROM locks WHERE id = l.id FOR UPDATE;
+  RETURN mutex_settle(l.id, coalesce(p_now, clock_timestamp())) || '{"outcome": "ok"}';
+END $$;

@@ -1,0 +1,39 @@
+-- Renewing a lease: the holder extends it from now, so a long job can hold a lock on a short
+-- lease for as long as it keeps renewing.
+
+
+-- Extends the holder's lease from p_now by p_lease_seconds (or its current lease length).
+-- outcome: ok | not_found | not_holder (queued, or it no longer holds: the ticket tells why)
+CREATE OR REPLACE FUNCTION mutex_renew_ticket(
+  p_ticket_id uuid, p_repository text, p_resource text, p_lease_seconds integer,
+  p_actor_id uuid, p_actor_name text, p_now timestamptz DEFAULT NULL
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  l locks;
+  t tickets;
+  v_now timestamptz;
+  v_settled jsonb := '{"granted": [], "ended": []}';
+BEGIN
+  SELECT * INTO l FROM locks
+   WHERE id = (SELECT lock_id FROM tickets WHERE id = p_ticket_id)
+     AND repository = coalesce(p_repository, repository) AND resource = coalesce(p_resource, resource)
+     FOR UPDATE;
+  IF NOT FOUND THEN RETURN v_settled || '{"outcome": "not_found"}'; END IF;
+  v_now := coalesce(p_now, clock_timestamp());
+  IF mutex_lock_due(l, v_now) THEN
+    v_settled := mutex_settle(l.id, v_now);
+    SELECT * INTO l FROM locks WHERE id = l.id;
+  END IF;
+  SELECT * INTO t FROM tickets WHERE id = p_ticket_id;
+  IF t.status <> 'acquired' THEN
+    RETURN v_settled || jsonb_build_object('outcome', 'not_holder', 'ticket', mutex_ticket_json(t, l));
+  END IF;
+  UPDATE tickets SET lease_duration_seconds = coalesce(p_lease_seconds, lease_duration_seconds),
+         lease_expires_at = v_now + make_interval(secs => coalesce(p_lease_seconds, lease_duration_seconds)),
+         renewed_at = v_now, updated_at = v_now
+   WHERE id = t.id RETURNING * INTO t;
+  UPDATE locks SET holder_expires_at = t.lease_expires_at, updated_at = v_now WHERE id = l.id;
+  PERFORM mutex_audit(l, t, 'renewed', p_actor_id, p_actor_name, NULL, v_now);
+  RETURN v_settled || jsonb_build_object('outcome', 'ok', 'ticket', mutex_ticket_json(t, l));
+END $$;
