@@ -1,24 +1,18 @@
 import { applyDecorators } from '@nestjs/common';
-import { IsString, Matches, MaxLength } from 'class-validator';
+import { IsString, Matches, ValidateBy } from 'class-validator';
+import { nameProblem, nameProblemMessage, UNPRINTABLE } from './lock-name';
 
-/** Never printable, in a name or in text: DEL, the C1 controls (8-bit terminal escapes), bidirectional overrides. */
-const UNPRINTABLE = '\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069';
-
-/** Longest repository, resource or lock name. */
-export const MAX_NAME_LENGTH = 300;
-
-/**
- * A name that becomes part of a lock's identity: printable (no C0 or C1 control character, no
- * bidirectional override), not blank, at most 300 characters, and well-formed Unicode (a lone
- * UTF-16 surrogate would be stored as U+FFFD, a different name from the one sent).
- */
+/** A body field that names a lock: a string that follows the one lock-name rule (see lock-name.ts). */
 export function IsLockName(field: string): PropertyDecorator {
   return applyDecorators(
     IsString(),
-    MaxLength(MAX_NAME_LENGTH),
-    Matches(new RegExp(`^[^\\u0000-\\u001f${UNPRINTABLE}]*$`), { message: `${field} must not contain control characters` }),
-    Matches(/\S/, { message: `${field} must not be blank` }),
-    IsWellFormedText(field),
+    ValidateBy({
+      name: 'isLockName',
+      validator: {
+        validate: (value: unknown) => typeof value !== 'string' || nameProblem(value) === null,
+        defaultMessage: (args) => nameProblemMessage(field, nameProblem(String(args?.value)) ?? 'blank'),
+      },
+    }),
   );
 }
 

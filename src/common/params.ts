@@ -1,16 +1,13 @@
 import { BadRequestException, ParseUUIDPipe, PipeTransform } from '@nestjs/common';
+import { nameProblem, nameProblemMessage } from './lock-name';
 
-/** Validates a name taken from the path (repository, resource): non-empty, bounded, printable. */
+/** Validates a lock name taken from the path (repository, resource) by the one lock-name rule. */
 export class NameParamPipe implements PipeTransform<string, string> {
-  constructor(
-    private readonly field: string,
-    private readonly maxLength = 300,
-  ) {}
+  constructor(private readonly field: string) {}
 
   transform(value: string): string {
-    if (typeof value !== 'string' || value.length === 0) throw new BadRequestException(`${this.field} must not be empty`);
-    if (value.length > this.maxLength) throw new BadRequestException(`${this.field} must be at most ${this.maxLength} characters`);
-    if (/[\u0000-\u001f\u007f]/.test(value)) throw new BadRequestException(`${this.field} must not contain control characters`);
+    const problem = typeof value === 'string' ? nameProblem(value) : 'blank';
+    if (problem) throw new BadRequestException(nameProblemMessage(this.field, problem));
     return value;
   }
 }

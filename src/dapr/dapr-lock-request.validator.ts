@@ -1,4 +1,5 @@
 import { DaprError } from '../common/dapr-error';
+import { MAX_NAME_LENGTH, nameProblem } from '../common/lock-name';
 
 export interface DaprLockLimits {
   stores: readonly string[];
@@ -13,9 +14,6 @@ export interface DaprTryLock {
 }
 
 export type DaprUnlock = Omit<DaprTryLock, 'expiryInSeconds'>;
-
-/** Longest resourceId / lockOwner we store; the same bound as sfp names. */
-export const DAPR_LOCK_NAME_MAX = 300;
 
 const malformed = (message: string) => new DaprError(400, 'ERR_MALFORMED_REQUEST', message);
 
@@ -49,10 +47,26 @@ function int32Field(body: Record<string, unknown>, field: string): number {
   return n;
 }
 
-/** Bounds Dapr does not have but a shared lock table needs: names stay addressable from sfp. */
-function checkName(value: string, field: string, store: string): void {
-  if (value.length > DAPR_LOCK_NAME_MAX) throw malformed(`${field} is longer than ${DAPR_LOCK_NAME_MAX} characters in lock store ${store}`);
-  if (/[\u0000-\u001f\u007f]/.test(value)) throw malformed(`${field} contains control characters in lock store ${store}`);
+/**
+ * Rules Dapr does not have but a shared lock table needs: a resourceId follows the one lock-name
+ * rule (src/common/lock-name.ts), so every lock stays addressable from the sfp API; a lockOwner is
+ * bounded and printable like it.
+ */
+const DAPR_NAME_PROBLEM = {
+  too_long: `is longer than ${MAX_NAME_LENGTH} characters`,
+  control: 'contains control characters',
+  blank: 'is blank',
+  malformed: 'is not well-formed Unicode',
+} as const;
+
+function checkResourceId(value: string, store: string): void {
+  const problem = nameProblem(value);
+  if (problem) throw malformed(`ResourceId ${DAPR_NAME_PROBLEM[problem]} in lock store ${store}`);
+}
+
+function checkOwner(value: string, store: string): void {
+  const problem = nameProblem(value);
+  if (problem === 'too_long' || problem === 'control') throw malformed(`LockOwner ${DAPR_NAME_PROBLEM[problem]} in lock store ${store}`);
 }
 
 function checkStore(store: string, limits: DaprLockLimits): void {
@@ -71,8 +85,8 @@ export function parseTryLock(store: string, body: unknown, limits: DaprLockLimit
   if (expiryInSeconds > limits.maxLeaseSeconds) {
     throw malformed(`ExpiryInSeconds is more than the maximum of ${limits.maxLeaseSeconds} in lock store ${store}`);
   }
-  checkName(resourceId, 'ResourceId', store);
-  checkName(lockOwner, 'LockOwner', store);
+  checkResourceId(resourceId, store);
+  checkOwner(lockOwner, store);
   checkStore(store, limits);
   return { store, resourceId, lockOwner, expiryInSeconds };
 }
@@ -83,8 +97,8 @@ export function parseUnlock(store: string, body: unknown, limits: DaprLockLimits
   const lockOwner = stringField(o, 'lockOwner');
   if (resourceId === '') throw malformed(`ResourceId is empty in lock store ${store}`);
   if (lockOwner === '') throw malformed(`LockOwner is empty in lock store ${store}`);
-  checkName(resourceId, 'ResourceId', store);
-  checkName(lockOwner, 'LockOwner', store);
+  checkResourceId(resourceId, store);
+  checkOwner(lockOwner, store);
   checkStore(store, limits);
   return { store, resourceId, lockOwner };
 }

@@ -16,14 +16,15 @@ import { Principal } from '../auth/principal';
 import { Roles } from '../auth/roles.decorator';
 import { AppConfig } from '../config/app-config';
 import { MutexService } from '../mutex/mutex.service';
-import { DAPR_LOCK_NAME_MAX, DaprLockLimits, parseTryLock, parseUnlock } from './dapr-lock-request.validator';
+import { MAX_NAME_LENGTH } from '../common/lock-name';
+import { DaprLockLimits, parseTryLock, parseUnlock } from './dapr-lock-request.validator';
 
 const daprError = (example: string) => ({
   type: 'object',
   properties: { errorCode: { type: 'string', example }, message: { type: 'string' } },
 });
 
-const name = (example: string) => ({ type: 'string', minLength: 1, maxLength: DAPR_LOCK_NAME_MAX, example });
+const name = (example: string) => ({ type: 'string', minLength: 1, maxLength: MAX_NAME_LENGTH, example });
 
 /**
  * The Dapr distributed lock API (v1.0-alpha1). Lock store `S`, resource `R` is the mutex's

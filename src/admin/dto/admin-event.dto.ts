@@ -1,3 +1,4 @@
+import { MAX_NAME_LENGTH } from '../../common/lock-name';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsIn, IsInt, IsISO8601, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
@@ -11,11 +12,11 @@ const PRINTABLE = /^[^\u0000-\u001f\u007f]+$/;
 
 export class EventsQueryDto {
   @ApiPropertyOptional({ description: 'Only this repository (exact)', example: 'flxbl-io/sf-core' })
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(300) @Matches(PRINTABLE, { message: 'repository must not contain control characters' })
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_NAME_LENGTH) @Matches(PRINTABLE, { message: 'repository must not contain control characters' })
   repository?: string;
 
   @ApiPropertyOptional({ description: 'Only this resource (exact)', example: 'uat-org' })
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(300) @Matches(PRINTABLE, { message: 'resource must not contain control characters' })
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_NAME_LENGTH) @Matches(PRINTABLE, { message: 'resource must not contain control characters' })
   resource?: string;
 
   @ApiPropertyOptional({ description: 'Actor: a user id (UUID) or a name (`system` for expiries and time-outs)' })

@@ -1,3 +1,4 @@
+import { MAX_NAME_LENGTH } from '../../common/lock-name';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { STUCK_RULE_DESCRIPTION } from '../stuck-rule';
@@ -7,15 +8,15 @@ const PRINTABLE = /^[^\u0000-\u001f\u007f]+$/;
 
 export class ResourcesQueryDto {
   @ApiPropertyOptional({ description: 'Only this repository (exact)', example: 'flxbl-io/sf-core' })
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(300) @Matches(PRINTABLE, { message: 'repository must not contain control characters' })
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_NAME_LENGTH) @Matches(PRINTABLE, { message: 'repository must not contain control characters' })
   repository?: string;
 
   @ApiPropertyOptional({ description: 'Only resources whose name starts with this', example: 'uat-' })
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(300) @Matches(PRINTABLE, { message: 'prefix must not contain control characters' })
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_NAME_LENGTH) @Matches(PRINTABLE, { message: 'prefix must not contain control characters' })
   prefix?: string;
 
   @ApiPropertyOptional({ description: 'Only locks whose repository or resource contains this (case-insensitive)', example: 'uat' })
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(300) @Matches(PRINTABLE, { message: 'contains must not contain control characters' })
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_NAME_LENGTH) @Matches(PRINTABLE, { message: 'contains must not contain control characters' })
   contains?: string;
 
   @ApiPropertyOptional({ description: 'true: only locks that have a holder; false: only free locks' })
@@ -42,7 +43,7 @@ export class ResourcesQueryDto {
 /** The stuck view takes the same filters but `stuck`, which it implies. */
 export class StuckQueryDto {
   @ApiPropertyOptional({ description: 'Only this repository (exact)' })
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(300) @Matches(PRINTABLE, { message: 'repository must not contain control characters' })
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_NAME_LENGTH) @Matches(PRINTABLE, { message: 'repository must not contain control characters' })
   repository?: string;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })

@@ -1,14 +1,15 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsNumber, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { MAX_NAME_LENGTH } from '../../common/lock-name';
 import { IsDisplayText, IsLockName } from '../../common/lock-name.validator';
 
 export class QueueLockDto {
-  @ApiProperty({ example: 'flxbl-io/sf-core', minLength: 1, maxLength: 300 })
+  @ApiProperty({ example: 'flxbl-io/sf-core', minLength: 1, maxLength: MAX_NAME_LENGTH })
   @IsLockName('repository')
   repository: string;
 
-  @ApiProperty({ example: 'uat-org', minLength: 1, maxLength: 300 })
+  @ApiProperty({ example: 'uat-org', minLength: 1, maxLength: MAX_NAME_LENGTH })
   @IsLockName('resource')
   resource: string;
 

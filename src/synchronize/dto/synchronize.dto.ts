@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsNotEmpty, IsString, MaxLength } from 'class-validator';
-import { IsLockName, MAX_NAME_LENGTH as MAX } from '../../common/lock-name.validator';
+import { MAX_NAME_LENGTH as MAX } from '../../common/lock-name';
+import { IsLockName } from '../../common/lock-name.validator';
 
 export class SyncLockDto {
   @ApiProperty({ example: 'resource-123', maxLength: MAX, description: 'The name/identifier of the lock to acquire' })
