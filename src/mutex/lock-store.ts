@@ -50,7 +50,7 @@ export interface LockSummary {
  * the service never passes it, and the store uses its own clock.
  *
  * Adapters: PostgresLockStore (the product) and InMemoryLockStore (the pure model, for fast unit
- * tests); test/lock-store.contract.ts holds both to the same scenarios.
+ * tests); test/lock-store.contract.e2e-spec.ts holds both to the same scenarios.
  */
 export abstract class LockStore {
   abstract queue(input: QueueInput, now?: Date): Promise<TicketAnswer<QueueOutcome>>;

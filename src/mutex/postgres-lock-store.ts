@@ -163,7 +163,7 @@ export class PostgresLockStore extends LockStore {
           AND (t.status <> 'released' OR t.released_at > coalesce($5::timestamptz, clock_timestamp()) - make_interval(secs => $3))
         ORDER BY CASE t.status WHEN 'acquired' THEN 0 WHEN 'queued' THEN 1 ELSE 2 END,
                  CASE WHEN t.status = 'queued' THEN t.seq END ASC,
-                 t.released_at DESC
+                 t.released_at DESC, t.seq DESC
         LIMIT $4`,
       [repository, resource, retentionSeconds, limit, iso(now)],
     );

@@ -6,8 +6,8 @@
 --   3. a free lock is granted to the head of its queue (fence + 1, a lease from p_now).
 -- Every operation settles the lock it touches first when something is due, so nobody ever sees
 -- an expired lease as held; timers, BullMQ jobs and the sweep settle locks nobody touches.
--- The pure model of these rules is src/mutex/domain/lock-queue.machine.ts; the contract tests
--- (test/lock-store.contract.ts) hold both to the same scenarios.
+-- The pure model of these rules is src/mutex/domain/lock-store.machine.ts; the contract tests
+-- (test/lock-store.contract.e2e-spec.ts) hold both to the same scenarios.
 
 
 -- The earliest wait limit among a lock's waiters. Asked as min() so the plan is always a
@@ -60,14 +60,14 @@ DECLARE
 BEGIN
   SELECT * INTO l FROM locks WHERE id = p_lock_id;
 
-  -- 1. Waiters past their wait limit leave.
+  -- 1. Waiters past their wait limit leave (in queue order).
   IF l.queue_length > 0 AND mutex_next_wait_deadline(p_lock_id) <= p_now THEN
     FOR t IN
+      SELECT * FROM tickets WHERE lock_id = p_lock_id AND status = 'queued' AND wait_deadline <= p_now ORDER BY seq
+    LOOP
       UPDATE tickets SET status = 'released', release_reason = 'timed_out', released_at = p_now,
              released_by = 'system', updated_at = p_now
-       WHERE lock_id = p_lock_id AND status = 'queued' AND wait_deadline <= p_now
-      RETURNING *
-    LOOP
+       WHERE id = t.id RETURNING * INTO t;
       v_ended := v_ended || jsonb_build_array(mutex_ticket_json(t, l));
       PERFORM mutex_audit(l, t, 'timed_out', NULL, 'system', 'waited longer than its wait limit', p_now);
       l.queue_length := l.queue_length - 1;

@@ -48,7 +48,9 @@ DECLARE
 BEGIN
   SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource FOR UPDATE;
   IF NOT FOUND THEN
-    INSERT INTO locks (repository, resource) VALUES (p_repository, p_resource) ON CONFLICT DO NOTHING;
+    INSERT INTO locks (repository, resource, created_at, updated_at)
+    VALUES (p_repository, p_resource, coalesce(p_now, clock_timestamp()), coalesce(p_now, clock_timestamp()))
+    ON CONFLICT DO NOTHING;
     SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource FOR UPDATE;
   END IF;
   v_now := coalesce(p_now, clock_timestamp());

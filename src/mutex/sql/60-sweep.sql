@@ -2,7 +2,8 @@
 -- armed it died, Redis lost the BullMQ job). Every instance runs the sweep (src/mutex/lock-sweeper.service.ts).
 
 
--- Settles every lock with a lease or wait limit past p_now, up to p_limit locks. SKIP LOCKED: a
+-- Settles every lock with a lease or wait limit past p_now, up to p_limit locks, earliest
+-- deadline first. SKIP LOCKED: a
 -- lock busy in another transaction gets settled there. Returns {granted: [...], ended: [...]}.
 CREATE OR REPLACE FUNCTION mutex_sweep(p_limit integer, p_now timestamptz DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -13,12 +14,15 @@ DECLARE
   v_granted jsonb := '[]';
   v_ended jsonb := '[]';
 BEGIN
+  -- Earliest deadline first (then the oldest lock), each lock once.
   FOR v_lock_id IN
     SELECT due.lock_id FROM (
-      (SELECT lock_id FROM tickets WHERE status = 'acquired' AND lease_expires_at <= v_now ORDER BY lease_expires_at LIMIT p_limit)
-      UNION
-      (SELECT DISTINCT lock_id FROM tickets WHERE status = 'queued' AND wait_deadline <= v_now LIMIT p_limit)
-    ) due LIMIT p_limit
+      (SELECT lock_id, lease_expires_at AS at FROM tickets
+        WHERE status = 'acquired' AND lease_expires_at <= v_now ORDER BY lease_expires_at LIMIT p_limit)
+      UNION ALL
+      (SELECT lock_id, wait_deadline FROM tickets
+        WHERE status = 'queued' AND wait_deadline <= v_now ORDER BY wait_deadline LIMIT p_limit)
+    ) due GROUP BY due.lock_id ORDER BY min(due.at), due.lock_id LIMIT p_limit
   LOOP
     PERFORM 1 FROM locks WHERE id = v_lock_id FOR UPDATE SKIP LOCKED;
     IF FOUND THEN

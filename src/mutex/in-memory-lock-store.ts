@@ -1,0 +1,115 @@
+import { LockChange, Ticket } from './domain/ticket';
+import * as machine from './domain/lock-store.machine';
+import { Actor, LockStore, LockSummary, QueueInput, QueueOutcome, TicketAnswer, UnlockStatus } from './lock-store';
+
+const date = (ms: number | null) => (ms === null ? null : new Date(ms));
+
+/** The domain Ticket of a machine view (times as Dates). */
+export function ticketOfView(v: machine.TicketView): Ticket {
+  return {
+    ...v,
+    waitDeadline: date(v.waitDeadline),
+    leaseStart: date(v.leaseStart),
+    leaseExpiresAt: date(v.leaseExpiresAt),
+    renewedAt: date(v.renewedAt),
+    releasedAt: date(v.releasedAt),
+    createdAt: new Date(v.createdAt),
+    updatedAt: new Date(v.updatedAt),
+  };
+}
+
+/**
+ * The lock store as the pure state machine of domain/lock-store.machine.ts, in memory: the model
+ * the contract tests hold PostgreSQL to, and a fast store for unit tests of what sits on the port
+ * (MutexService). One process, no durability. Its clock is injectable; an operation's `now`
+ * overrides it.
+ */
+export class InMemoryLockStore extends LockStore {
+  state: machine.StoreState = machine.emptyStore;
+  /** Every audit row written so far, in order (lock_events in SQL). */
+  readonly audit: machine.AuditEffect[] = [];
+
+  constructor(private readonly clock: () => Date = () => new Date()) {
+    super();
+  }
+
+  private ms(now?: Date): number {
+    return (now ?? this.clock()).getTime();
+  }
+
+  /** Keeps the new state and audit rows; the change lists as the SQL answers them. */
+  private commit<A>(step: machine.Step<A>): LockChange & { answer: A } {
+    this.state = step.state;
+    this.audit.push(...step.audit);
+    return { answer: step.answer, granted: step.granted.map(ticketOfView), ended: step.ended.map(ticketOfView) };
+  }
+
+  private ticketAnswer<O extends string>(step: machine.Step<{ outcome: O; ticket?: machine.TicketView }>): TicketAnswer<O> {
+    const { answer, granted, ended } = this.commit(step);
+    return { outcome: answer.outcome, ticket: answer.ticket ? ticketOfView(answer.ticket) : undefined, granted, ended };
+  }
+
+  async queue(input: QueueInput, now?: Date): Promise<TicketAnswer<QueueOutcome>> {
+    const { tryOnly, ...rest } = input;
+    return this.ticketAnswer<QueueOutcome>(machine.queueTicket(this.state, { ...rest, tryOnly }, this.ms(now)));
+  }
+
+  async settleTicket(ticketId: string, repository: string | null = null, resource: string | null = null, now?: Date) {
+    return this.ticketAnswer(machine.settleTicket(this.state, ticketId, repository, resource, this.ms(now)));
+  }
+
+  async release(ticketId: string, repository: string, resource: string, actor: Actor, now?: Date) {
+    return this.ticketAnswer(machine.releaseTicket(this.state, ticketId, repository, resource, actor, this.ms(now)));
+  }
+
+  async renew(ticketId: string, repository: string, resource: string, leaseSeconds: number | null, actor: Actor, now?: Date) {
+    return this.ticketAnswer(machine.renewTicket(this.state, ticketId, repository, resource, leaseSeconds, actor, this.ms(now)));
+  }
+
+  async clearLock(repository: string, resource: string, actor: Actor, now?: Date): Promise<LockChange> {
+    const { granted, ended } = this.commit(machine.clearLock(this.state, repository, resource, actor, this.ms(now)));
+    return { granted, ended };
+  }
+
+  async releaseOwner(repository: string, resource: string, owner: string, actor: Actor, now?: Date): Promise<LockChange & { status: UnlockStatus }> {
+    const { answer, granted, ended } = this.commit(machine.releaseOwner(this.state, repository, resource, owner, actor, this.ms(now)));
+    return { status: answer, granted, ended };
+  }
+
+  async settleLock(repository: string, resource: string, now?: Date): Promise<LockChange> {
+    const { granted, ended } = this.commit(machine.settleLock(this.state, repository, resource, this.ms(now)));
+    return { granted, ended };
+  }
+
+  async sweep(limit: number, now?: Date): Promise<LockChange> {
+    const { granted, ended } = this.commit(machine.sweep(this.state, limit, this.ms(now)));
+    return { granted, ended };
+  }
+
+  async nextDeadlineIn(now?: Date): Promise<number | null> {
+    return machine.nextDeadlineIn(this.state, this.ms(now));
+  }
+
+  async list(repository: string, resource: string, retentionSeconds: number, limit: number, now?: Date): Promise<Ticket[]> {
+    return machine.listLock(this.state, repository, resource, retentionSeconds, limit, this.ms(now)).map(ticketOfView);
+  }
+
+  async locksIn(repository: string, limit: number): Promise<LockSummary[]> {
+    return machine.locksIn(this.state, repository, limit).map(({ lock, queueLength, holder }) => ({
+      repository: lock.repository,
+      resource: lock.resource,
+      fence: lock.fence,
+      queueLength,
+      holder: holder ? ticketOfView(holder) : null,
+      updatedAt: new Date(lock.updatedAt),
+    }));
+  }
+
+  async purgeReleased(retentionSeconds: number, now?: Date): Promise<number> {
+    return this.commit(machine.purgeReleased(this.state, retentionSeconds, this.ms(now))).answer;
+  }
+
+  batchStats(): null {
+    return null;
+  }
+}

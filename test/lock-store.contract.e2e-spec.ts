@@ -1,0 +1,714 @@
+import fc from 'fast-check';
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { migrateUnderLock } from '../src/database/database-bootstrap';
+import { dataSourceOptions } from '../src/database/data-source-options';
+import { PgPool } from '../src/database/pg-pool';
+import { LockChange, Ticket } from '../src/mutex/domain/ticket';
+import { InMemoryLockStore } from '../src/mutex/in-memory-lock-store';
+import { Actor, LockStore } from '../src/mutex/lock-store';
+import { PostgresLockStore } from '../src/mutex/postgres-lock-store';
+import { createDatabase, dropDatabase } from './support/test-app';
+
+/**
+ * The lock-store contract: one set of scenarios, run against the in-memory model
+ * (src/mutex/domain/lock-store.machine.ts) and against PostgreSQL (src/mutex/sql), with the clock
+ * driven by the test (every call passes its `now`), so lease ends and wait limits are tested on
+ * PostgreSQL exactly as on the model. Then random histories run on both at once must get the
+ * same answers, tickets and audit trail.
+ *
+ * Every harness (a scenario, a random history) gets its own repository and its own stretch of
+ * time, each earlier than the last, so a sweep never reaches another harness's deadlines.
+ */
+
+const S = 1000;
+const actor: Actor = { id: '00000000-0000-4000-8000-00000000a11c', name: 'contract' };
+const requester = { requesterId: '00000000-0000-4000-8000-0000000000b0', requesterName: 'pipeline' };
+let harnesses = 0;
+const BASE = Date.UTC(2200, 0, 1);
+
+interface Subject {
+  store: LockStore;
+  /** The audit trail of one repository, oldest first. */
+  audit(repository: string): Promise<AuditRow[]>;
+  close(): Promise<void>;
+}
+
+interface AuditRow {
+  type: string;
+  ticketId: string;
+  actorName: string | null;
+  fencingToken: number | null;
+  reason: string | null;
+  at: number;
+}
+
+function inMemory(): Subject {
+  const store = new InMemoryLockStore(() => {
+    throw new Error('the contract passes every now');
+  });
+  return {
+    store,
+    audit: async (repository) =>
+      store.audit
+        .filter((a) => store.state.locks[a.lockId].repository === repository)
+        .map((a) => ({ type: a.type, ticketId: a.ticketId, actorName: a.actorName, fencingToken: a.fencingToken, reason: a.reason, at: a.at })),
+    close: async () => undefined,
+  };
+}
+
+async function postgres(): Promise<Subject> {
+  const name = `qm_test_contract_${process.pid}_${randomUUID().slice(0, 8)}`;
+  await createDatabase(name);
+  const url = (process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres').replace(/\/[^/]*$/, `/${name}`);
+  const source = new DataSource(dataSourceOptions(url, 4));
+  await source.initialize();
+  await migrateUnderLock(source);
+  const pool = new PgPool(source);
+  return {
+    store: new PostgresLockStore(pool),
+    audit: async (repository) =>
+      (
+        await pool.query<Record<string, any>>(
+          'contract_audit',
+          `SELECT type, ticket_id, actor_name, fencing_token, reason, at FROM lock_events WHERE repository = $1 ORDER BY id`,
+          [repository],
+        )
+      ).map((r) => ({
+        type: r.type,
+        ticketId: r.ticket_id,
+        actorName: r.actor_name,
+        fencingToken: r.fencing_token === null ? null : Number(r.fencing_token),
+        reason: r.reason,
+        at: new Date(r.at).getTime(),
+      })),
+    close: async () => {
+      await source.destroy();
+      await dropDatabase(name);
+    },
+  };
+}
+
+interface QueueOptions {
+  t?: number;
+  lease?: number;
+  wait?: number | null;
+  owner?: string | null;
+  try?: boolean;
+  resource?: string;
+  key?: string | null;
+  reason?: string | null;
+}
+
+/** One repository on one store, tickets named by labels, times in ms from the harness's start. */
+function harness(subject: Subject) {
+  const { store } = subject;
+  const repository = `contract/${++harnesses}`;
+  const t0 = BASE - harnesses * 1e9;
+  const at = (t: number) => new Date(t0 + t);
+  const ids = new Map<string, string>();
+  const labels = new Map<string, string>();
+  const id = (label: string) => {
+    if (!ids.has(label)) {
+      const uuid = randomUUID();
+      ids.set(label, uuid);
+      labels.set(uuid, label);
+    }
+    return ids.get(label)!;
+  };
+  const label = (t: { id: string }) => labels.get(t.id) ?? t.id;
+  const names = (tickets: Ticket[]) => tickets.map(label);
+  const h = {
+    repository,
+    at,
+    id,
+    label,
+    queue: (l: string, o: QueueOptions = {}) =>
+      store.queue(
+        {
+          repository,
+          resource: o.resource ?? 'env',
+          ticketId: id(l),
+          ...requester,
+          owner: o.owner ?? null,
+          source: o.try ? 'dapr' : 'sfp',
+          reason: o.reason ?? null,
+          leaseSeconds: o.lease ?? 60,
+          waitSeconds: o.wait ?? null,
+          idempotencyKey: o.key ?? null,
+          tryOnly: o.try ?? false,
+        },
+        at(o.t ?? 0),
+      ),
+    status: (l: string, t: number, resource = 'env') => store.settleTicket(id(l), repository, resource, at(t)),
+    release: (l: string, t: number, resource = 'env') => store.release(id(l), repository, resource, actor, at(t)),
+    renew: (l: string, t: number, lease: number | null = null, resource = 'env') => store.renew(id(l), repository, resource, lease, actor, at(t)),
+    clear: (t: number, resource = 'env') => store.clearLock(repository, resource, actor, at(t)),
+    unlock: (owner: string, t: number, resource = 'env') => store.releaseOwner(repository, resource, owner, actor, at(t)),
+    list: (t: number, retentionSeconds = 3600, resource = 'env') => store.list(repository, resource, retentionSeconds, 100, at(t)),
+    sweep: (t: number) => store.sweep(1000, at(t)),
+    /** What changed besides the answer, as labels. */
+    changes: (c: LockChange) => ({ granted: names(c.granted), ended: c.ended.map((t) => `${label(t)}:${t.releaseReason}`) }),
+    /** The audit trail as type:label. */
+    audit: async () => (await subject.audit(repository)).map((a) => `${a.type}:${labels.get(a.ticketId) ?? a.ticketId}`),
+    auditRows: () => subject.audit(repository),
+    /** The live queue as [label, status, position]. */
+    queueOf: async (t: number) => (await h.list(t)).filter((x) => x.status !== 'released').map((x) => [label(x), x.status, x.queuePosition]),
+  };
+  return h;
+}
+
+type Harness = ReturnType<typeof harness>;
+const SUBJECTS: [string, () => Subject | Promise<Subject>][] = [
+  ['the in-memory model', inMemory],
+  ['PostgreSQL', postgres],
+];
+
+describe.each(SUBJECTS)('lock store contract on %s', (_name, make) => {
+  let subject: Subject;
+  let h: Harness;
+
+  beforeAll(async () => {
+    subject = await make();
+  });
+  afterAll(async () => {
+    await subject?.close();
+  });
+  beforeEach(() => {
+    h = harness(subject);
+  });
+
+  describe('a free lock', () => {
+    it('is granted at once, with fencing token 1 and a lease from now', async () => {
+      const r = await h.queue('A', { t: 5, lease: 30 });
+      expect(r.outcome).toBe('ok');
+      expect(r.ticket).toMatchObject({ status: 'acquired', queuePosition: 0, fencingToken: 1, leaseStart: h.at(5), leaseExpiresAt: h.at(5 + 30 * S), waitDeadline: null });
+      expect(h.changes(r)).toEqual({ granted: [], ended: [] });
+      expect(await h.audit()).toEqual(['queued:A', 'granted:A']);
+      const [queued, granted] = await h.auditRows();
+      expect([queued.fencingToken, granted.fencingToken, granted.at]).toEqual([null, 1, h.at(5).getTime()]);
+    });
+
+    it('keeps no wait limit for a ticket granted at once', async () => {
+      expect((await h.queue('A', { wait: 1 })).ticket?.waitDeadline).toBeNull();
+      expect((await h.status('A', 10 * S)).ticket?.status).toBe('acquired');
+    });
+
+    it('is granted to a try-lock, which records queued then granted', async () => {
+      const r = await h.queue('A', { try: true, owner: 'o1', lease: 10 });
+      expect(r.ticket).toMatchObject({ status: 'acquired', owner: 'o1', fencingToken: 1, source: 'dapr' });
+      expect(await h.audit()).toEqual(['queued:A', 'granted:A']);
+    });
+
+    it('answers not_found for an unknown ticket, and nothing to clear or unlock', async () => {
+      expect((await h.status('X', 0)).outcome).toBe('not_found');
+      expect((await h.release('X', 0)).outcome).toBe('not_found');
+      expect((await h.renew('X', 0)).outcome).toBe('not_found');
+      expect(h.changes(await h.clear(0))).toEqual({ granted: [], ended: [] });
+      expect((await h.unlock('o', 0)).status).toBe(1);
+    });
+
+    it('keeps counting its fence after a release', async () => {
+      await h.queue('A');
+      await h.release('A', 1);
+      expect((await h.queue('B', { t: 2 })).ticket?.fencingToken).toBe(2);
+    });
+  });
+
+  describe('a held lock', () => {
+    it('queues behind the holder at positions 1, 2, …', async () => {
+      await h.queue('A');
+      expect((await h.queue('B', { t: 1 })).ticket).toMatchObject({ status: 'queued', queuePosition: 1, fencingToken: null, leaseStart: null });
+      expect((await h.queue('C', { t: 2 })).ticket?.queuePosition).toBe(2);
+      expect(await h.queueOf(3)).toEqual([
+        ['A', 'acquired', 0],
+        ['B', 'queued', 1],
+        ['C', 'queued', 2],
+      ]);
+    });
+
+    it('refuses a try-lock, which leaves no ticket behind', async () => {
+      await h.queue('A', { try: true, owner: 'o1' });
+      expect((await h.queue('B', { t: 1, try: true, owner: 'o2' })).outcome).toBe('busy');
+      expect((await h.status('B', 2)).outcome).toBe('not_found');
+      expect(await h.audit()).toEqual(['queued:A', 'granted:A']);
+    });
+
+    it('refuses a try-lock while anyone waits, even right after the holder released', async () => {
+      await h.queue('A');
+      await h.queue('B', { t: 1 });
+      await h.release('A', 2);
+      expect((await h.queue('C', { t: 3, try: true, owner: 'o' })).outcome).toBe('busy');
+    });
+
+    it('goes to the head of the queue when the holder releases: fence + 1, a lease from the release', async () => {
+      await h.queue('A');
+      await h.queue('B', { t: 1, lease: 20 });
+      await h.queue('C', { t: 2 });
+      const r = await h.release('A', 5 * S);
+      expect(r.ticket).toMatchObject({ status: 'released', releaseReason: 'released', releasedAt: h.at(5 * S), releasedBy: 'contract' });
+      expect(h.changes(r)).toEqual({ granted: ['B'], ended: [] });
+      expect(r.granted[0]).toMatchObject({ fencingToken: 2, leaseStart: h.at(5 * S), leaseExpiresAt: h.at(25 * S), queuePosition: 0 });
+      expect(await h.queueOf(5 * S)).toEqual([
+        ['B', 'acquired', 0],
+        ['C', 'queued', 1],
+      ]);
+      expect(await h.audit()).toEqual(['queued:A', 'granted:A', 'queued:B', 'queued:C', 'released:A', 'granted:B']);
+    });
+
+    it('lets a waiter leave the queue (cancelled); those behind it move up', async () => {
+      await h.queue('A');
+      await h.queue('B', { t: 1 });
+      await h.queue('C', { t: 2 });
+      await h.queue('D', { t: 3 });
+      const r = await h.release('C', 4);
+      expect([r.outcome, r.ticket?.releaseReason, r.ticket?.queuePosition]).toEqual(['ok', 'cancelled', null]);
+      expect(await h.queueOf(5)).toEqual([
+        ['A', 'acquired', 0],
+        ['B', 'queued', 1],
+        ['D', 'queued', 2],
+      ]);
+      expect((await h.status('D', 6)).ticket?.queuePosition).toBe(2);
+    });
+
+    it('renews its lease from now, keeping its length unless a new one is given', async () => {
+      await h.queue('A', { lease: 30 });
+      const same = await h.renew('A', 10 * S);
+      expect(same.ticket).toMatchObject({ leaseDurationSeconds: 30, leaseExpiresAt: h.at(40 * S), renewedAt: h.at(10 * S) });
+      const longer = await h.renew('A', 20 * S, 90);
+      expect(longer.ticket).toMatchObject({ leaseDurationSeconds: 90, leaseExpiresAt: h.at(110 * S) });
+      // The old lease end passes without an expiry.
+      expect((await h.status('A', 41 * S)).ticket?.status).toBe('acquired');
+      expect(await h.audit()).toEqual(['queued:A', 'granted:A', 'renewed:A', 'renewed:A']);
+    });
+
+    it('is renewed only by its holder: a waiter is not_holder and nothing changes', async () => {
+      await h.queue('A');
+      await h.queue('B', { t: 1 });
+      const r = await h.renew('B', 2);
+      expect([r.outcome, r.ticket?.status, r.ticket?.queuePosition]).toEqual(['not_holder', 'queued', 1]);
+    });
+
+    it('is unlocked by its Dapr owner only: 2 for another owner, 0 for its own, which grants the head', async () => {
+      await h.queue('A', { try: true, owner: 'o1' });
+      await h.queue('B', { t: 1, owner: 'o2' });
+      expect((await h.unlock('o2', 2)).status).toBe(2);
+      const r = await h.unlock('o1', 3);
+      expect([r.status, ...h.changes(r).ended, ...h.changes(r).granted]).toEqual([0, 'A:released', 'B']);
+    });
+
+    it('is not unlocked by owner for an sfp ticket, which has none', async () => {
+      await h.queue('A');
+      expect((await h.unlock('o1', 1)).status).toBe(2);
+    });
+  });
+
+  describe('time', () => {
+    it('ends a lease exactly at leaseExpiresAt, not a millisecond before, and grants the head from then', async () => {
+      await h.queue('A', { lease: 10 });
+      await h.queue('B', { t: 1, lease: 20 });
+      const before = await h.status('B', 10 * S - 1);
+      expect([before.ticket?.status, h.changes(before)]).toEqual(['queued', { granted: [], ended: [] }]);
+      const after = await h.status('B', 10 * S + 7);
+      expect(h.changes(after)).toEqual({ granted: ['B'], ended: ['A:expired'] });
+      expect(after.ticket).toMatchObject({ status: 'acquired', fencingToken: 2, leaseStart: h.at(10 * S + 7), leaseExpiresAt: h.at(30 * S + 7) });
+      expect(after.ended[0]).toMatchObject({ releasedAt: h.at(10 * S + 7), releasedBy: 'system' });
+      expect(await h.audit()).toEqual(['queued:A', 'granted:A', 'queued:B', 'expired:A', 'granted:B']);
+      expect((await h.auditRows()).map((a) => a.reason)).toEqual([null, null, null, 'lease ended', null]);
+    });
+
+    it('settles before every operation: a queue after a lease ended waits behind the new holder', async () => {
+      await h.queue('A', { lease: 10 });
+      await h.queue('B', { t: 1 });
+      const r = await h.queue('C', { t: 11 * S });
+      expect(h.changes(r)).toEqual({ granted: ['B'], ended: ['A:expired'] });
+      expect(r.ticket?.queuePosition).toBe(1);
+    });
+
+    it('answers ended to a holder whose lease ran out, without touching the new holder', async () => {
+      await h.queue('A', { lease: 10 });
+      await h.queue('B', { t: 1 });
+      const r = await h.release('A', 12 * S);
+      expect([r.outcome, r.ticket?.releaseReason, ...h.changes(r).granted]).toEqual(['ended', 'expired', 'B']);
+      expect((await h.status('B', 13 * S)).ticket?.status).toBe('acquired');
+      const renew = await h.renew('A', 14 * S);
+      expect([renew.outcome, renew.ticket?.releaseReason]).toEqual(['not_holder', 'expired']);
+    });
+
+    it('gives a try-lock a lock whose holder expired with nobody waiting', async () => {
+      await h.queue('A', { lease: 10 });
+      const r = await h.queue('B', { t: 10 * S, try: true, owner: 'o' });
+      expect([r.outcome, h.changes(r).ended]).toEqual(['ok', ['A:expired']]);
+      expect(await h.audit()).toEqual(['queued:A', 'granted:A', 'expired:A', 'queued:B', 'granted:B']);
+    });
+
+    it('answers 1 to an unlock of an expired holder with nobody waiting', async () => {
+      await h.queue('A', { lease: 10, try: true, owner: 'o1' });
+      const r = await h.unlock('o1', 10 * S);
+      expect([r.status, ...h.changes(r).ended]).toEqual([1, 'A:expired']);
+    });
+
+    it('lets waiters go at their wait limit, from the middle of the queue, keeping the order of the others', async () => {
+      await h.queue('A');
+      await h.queue('B', { t: 1 });
+      await h.queue('C', { t: 2, wait: 5 });
+      await h.queue('D', { t: 3 });
+      await h.queue('E', { t: 4, wait: 5 });
+      expect(h.changes(await h.status('B', 5 * S + 1))).toEqual({ granted: [], ended: [] });
+      const r = await h.status('D', 5 * S + 4);
+      expect(h.changes(r)).toEqual({ granted: [], ended: ['C:timed_out', 'E:timed_out'] });
+      expect(r.ticket?.queuePosition).toBe(2);
+      expect(await h.queueOf(6 * S)).toEqual([
+        ['A', 'acquired', 0],
+        ['B', 'queued', 1],
+        ['D', 'queued', 2],
+      ]);
+      const last = (await h.auditRows()).slice(-2);
+      expect(last.map((a) => [a.type, a.actorName, a.reason])).toEqual([
+        ['timed_out', 'system', 'waited longer than its wait limit'],
+        ['timed_out', 'system', 'waited longer than its wait limit'],
+      ]);
+    });
+
+    it('settles timeouts, then the expiry, then the grant', async () => {
+      await h.queue('A', { lease: 10 });
+      await h.queue('B', { t: 1, wait: 8 });
+      await h.queue('C', { t: 2 });
+      const r = await h.status('C', 10 * S);
+      expect(h.changes(r)).toEqual({ granted: ['C'], ended: ['B:timed_out', 'A:expired'] });
+      expect(r.ticket?.fencingToken).toBe(2);
+    });
+
+    it('times out a waiter whose limit ends with the holder’s lease rather than granting it', async () => {
+      await h.queue('A', { lease: 10 });
+      await h.queue('B', { t: 0, wait: 10 });
+      expect(h.changes(await h.release('A', 10 * S))).toEqual({ granted: [], ended: ['B:timed_out', 'A:expired'] });
+    });
+
+    it('lets a waiter granted before its wait limit keep the lock past it', async () => {
+      await h.queue('A', { lease: 10 });
+      await h.queue('B', { t: 1, wait: 20 });
+      await h.status('B', 10 * S);
+      expect((await h.status('B', 30 * S)).ticket?.status).toBe('acquired');
+    });
+
+    it('reports the earliest lease end or wait limit', async () => {
+      await h.queue('A', { lease: 30 });
+      await h.queue('B', { t: 1, wait: 10 });
+      expect(await subject.store.nextDeadlineIn(h.at(2))).toBe(10 * S - 1);
+      await h.release('B', 3);
+      expect(await subject.store.nextDeadlineIn(h.at(4))).toBe(30 * S - 4);
+    });
+
+    it('sweeps what is overdue on locks nobody touches', async () => {
+      await h.queue('A', { lease: 10 });
+      await h.queue('B', { t: 1 });
+      await h.queue('C', { t: 2, wait: 5, resource: 'other' }).then(() => h.queue('D', { t: 3, resource: 'other' }));
+      await h.queue('E', { t: 4, wait: 5, resource: 'other' });
+      expect(h.changes(await subject.store.sweep(100, h.at(4 * S)))).toEqual({ granted: [], ended: [] });
+      const r = await subject.store.sweep(100, h.at(11 * S));
+      const mine = (ts: Ticket[]) => ts.filter((t) => t.repository === h.repository);
+      expect(mine(r.granted).map(h.label)).toEqual(['B']);
+      expect(
+        mine(r.ended)
+          .map((t) => `${h.label(t)}:${t.releaseReason}`)
+          .sort(),
+      ).toEqual(['A:expired', 'E:timed_out']);
+    });
+  });
+
+  describe('ended tickets', () => {
+    const endings: [string, (h: Harness) => Promise<unknown>][] = [
+      ['released', (h) => h.queue('A').then(() => h.release('A', 1))],
+      ['cancelled', (h) => h.queue('H').then(() => h.queue('A', { t: 1 })).then(() => h.release('A', 2))],
+      ['cleared', (h) => h.queue('A').then(() => h.clear(1))],
+      ['expired', (h) => h.queue('A', { lease: 1 }).then(() => h.status('A', 1 * S))],
+      ['timed_out', (h) => h.queue('H').then(() => h.queue('A', { t: 1, wait: 1 })).then(() => h.status('A', 2 * S))],
+    ];
+    it.each(endings)('answer ended to a release of a %s ticket, not_holder to a renew, and change nothing', async (reason, end) => {
+      await end(h);
+      const trail = await h.audit();
+      const r = await h.release('A', 3 * S);
+      expect([r.outcome, r.ticket?.status, r.ticket?.releaseReason, r.ticket?.queuePosition]).toEqual(['ended', 'released', reason, null]);
+      expect((await h.renew('A', 3 * S)).outcome).toBe('not_holder');
+      expect(await h.audit()).toEqual(trail);
+    });
+
+    it('are found only under their own lock', async () => {
+      await h.queue('A');
+      for (const answer of [await h.status('A', 1, 'elsewhere'), await h.release('A', 1, 'elsewhere')]) expect(answer.outcome).toBe('not_found');
+      expect((await h.status('A', 1)).ticket?.status).toBe('acquired');
+    });
+  });
+
+  describe('force clear', () => {
+    it('ends the holder and every waiter with cleared, in queue order, and keeps the fence', async () => {
+      await h.queue('A');
+      await h.queue('B', { t: 1 });
+      await h.queue('C', { t: 2 });
+      expect(h.changes(await h.clear(3))).toEqual({ granted: [], ended: ['A:cleared', 'B:cleared', 'C:cleared'] });
+      expect(await h.queueOf(4)).toEqual([]);
+      expect((await h.queue('D', { t: 5 })).ticket?.fencingToken).toBe(2);
+      expect((await h.auditRows()).filter((a) => a.type === 'cleared').map((a) => [a.actorName, a.reason, a.fencingToken])).toEqual([
+        ['contract', 'force clear', 1],
+        ['contract', 'force clear', null],
+        ['contract', 'force clear', null],
+      ]);
+    });
+
+    it('records a lease that had already run out as expired (and the grant it caused), not as cleared', async () => {
+      await h.queue('A', { lease: 1 });
+      await h.queue('B', { t: 1 });
+      expect(h.changes(await h.clear(1200))).toEqual({ granted: ['B'], ended: ['A:expired', 'B:cleared'] });
+    });
+  });
+
+  describe('idempotency keys', () => {
+    it('find the ticket of the first request, and refuse another lock', async () => {
+      const first = await h.queue('A', { key: 'k1' });
+      const again = await h.queue('A2', { t: 5, key: 'k1' });
+      expect([again.outcome, again.ticket?.id]).toEqual(['replayed', first.ticket?.id]);
+      expect((await h.queue('A3', { t: 6, key: 'k1', resource: 'elsewhere' })).outcome).toBe('idempotency_mismatch');
+      expect(await h.audit()).toEqual(['queued:A', 'granted:A']);
+    });
+  });
+
+  describe('reads', () => {
+    it('list the holder, then the queue, then tickets released within the retention, newest first', async () => {
+      await h.queue('A');
+      await h.queue('B', { t: 1 });
+      await h.queue('C', { t: 2 });
+      await h.queue('D', { t: 3 });
+      await h.release('A', 10 * S); // B holds
+      await h.release('C', 20 * S); // cancelled
+      const list = await h.list(30 * S);
+      expect(list.map((t) => [h.label(t), t.status, t.queuePosition ?? null])).toEqual([
+        ['B', 'acquired', 0],
+        ['D', 'queued', 1],
+        ['C', 'released', null],
+        ['A', 'released', null],
+      ]);
+      // Past the retention of A's release only.
+      expect((await h.list(30 * S, 15)).map(h.label)).toEqual(['B', 'D', 'C']);
+    });
+
+    it('summarise the locks of a repository', async () => {
+      await h.queue('A', { resource: 'b' });
+      await h.queue('B', { t: 1, resource: 'b' });
+      await h.queue('C', { t: 2, resource: 'a' });
+      await h.release('C', 3, 'a');
+      const locks = await subject.store.locksIn(h.repository, 10);
+      expect(locks.map((l) => [l.resource, l.fence, l.queueLength, l.holder ? h.label(l.holder) : null, l.updatedAt.getTime()])).toEqual([
+        ['a', 1, 0, null, h.at(3).getTime()],
+        ['b', 1, 1, 'A', h.at(1).getTime()],
+      ]);
+    });
+
+    it('purge released tickets past the retention, but keep a waiter that left until the queue passes it', async () => {
+      await h.queue('A', { lease: 3600 });
+      await h.queue('B', { t: 1 });
+      await h.queue('C', { t: 2 });
+      await h.release('B', 3); // left while waiting, C still behind it
+      await h.queue('X', { t: 4, resource: 'other' });
+      await h.release('X', 5, 'other');
+      const purged = await subject.store.purgeReleased(10, h.at(60 * S));
+      expect(purged).toBeGreaterThanOrEqual(1);
+      expect((await h.status('X', 60 * S, 'other')).outcome).toBe('not_found');
+      expect((await h.status('B', 60 * S)).ticket?.releaseReason).toBe('cancelled');
+      expect((await h.status('C', 60 * S)).ticket?.queuePosition).toBe(1);
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Random histories on both stores at once.
+
+type Op =
+  | { kind: 'queue'; lease: number; wait: number | null; owner: string | null; try: boolean; resource: string }
+  | { kind: 'release' | 'status'; pick: number }
+  | { kind: 'renew'; pick: number; lease: number | null }
+  | { kind: 'clear' | 'unlock'; resource: string; owner: string }
+  | { kind: 'sweep' | 'list'; resource: string };
+
+const resources = fc.constantFrom('r1', 'r2');
+const owners = fc.constantFrom('o1', 'o2');
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('queue' as const),
+      lease: fc.constantFrom(1, 2, 60, 60),
+      wait: fc.option(fc.constantFrom(1, 3), { freq: 3 }),
+      owner: fc.option(owners),
+      try: fc.constantFrom(false, false, false, true),
+      resource: resources,
+    }),
+  },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constantFrom('release' as const, 'status' as const), pick: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('renew' as const), pick: fc.nat(), lease: fc.option(fc.constantFrom(1, 60)) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('clear' as const, 'unlock' as const), resource: resources, owner: owners }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('sweep' as const, 'list' as const), resource: resources }) },
+);
+/** Pauses that land before, on and after lease ends and wait limits; mostly short, so queues build up. */
+const pause = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom(0, 1, 250) },
+  { weight: 3, arbitrary: fc.constantFrom(999, 1000, 1500, 2000, 3000) },
+  { weight: 1, arbitrary: fc.constant(61_000) },
+);
+
+describe('lock store contract: random histories', () => {
+  let model: Subject;
+  let pg: Subject;
+
+  beforeAll(async () => {
+    model = inMemory();
+    pg = await postgres();
+  });
+  afterAll(async () => {
+    await pg?.close();
+  });
+
+  it('get the same answers, tickets and audit trail from the model and from PostgreSQL', async () => {
+    const seen = new Set<string>();
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(pause, opArb), { minLength: 1, maxLength: 60, size: 'max' }), async (history) => {
+        // One harness per store, on the same clock and the same labels.
+        const m = harness(model);
+        const p = harness(pg);
+        const sameStart = p.at(0).getTime() - m.at(0).getTime();
+        const sent: string[] = [];
+        let t = 0;
+        let n = 0;
+        for (const [dt, op] of history) {
+          t += dt;
+          const run = async (h: Harness) => {
+            const pick = (i: number) => (sent.length === 0 ? 'nobody' : sent[i % sent.length]);
+            switch (op.kind) {
+              case 'queue':
+                return view(h, await h.queue(`T${n}`, { t, lease: op.lease, wait: op.wait, owner: op.try ? (op.owner ?? 'o1') : op.owner, try: op.try, resource: op.resource }));
+              case 'release':
+                return view(h, await h.release(pick(op.pick), t, 'r1').then((r) => (r.outcome === 'not_found' ? h.release(pick(op.pick), t, 'r2') : r)));
+              case 'status':
+                return view(h, await h.status(pick(op.pick), t, 'r1').then((r) => (r.outcome === 'not_found' ? h.status(pick(op.pick), t, 'r2') : r)));
+              case 'renew':
+                return view(h, await h.renew(pick(op.pick), t, op.lease, 'r1').then((r) => (r.outcome === 'not_found' ? h.renew(pick(op.pick), t, op.lease, 'r2') : r)));
+              case 'clear':
+                return view(h, await h.clear(t, op.resource));
+              case 'unlock':
+                return view(h, await h.unlock(op.owner, t, op.resource));
+              case 'sweep':
+                return view(h, await h.sweep(t));
+              case 'list':
+                return (await h.list(t, 3600, op.resource)).map((x) => ticketView(h, x));
+            }
+          };
+          const [a, b] = await Promise.all([run(m), run(p)]);
+          expect(b).toEqual(a);
+          if (op.kind === 'queue') {
+            sent.push(`T${n}`);
+            n++;
+          }
+          seen.add(`${op.kind}:${(a as { outcome?: unknown })?.outcome ?? (a as { status?: unknown })?.status ?? ''}`);
+        }
+        const [ma, pa] = await Promise.all([m.auditRows(), p.auditRows()]);
+        const label = (h: Harness, rows: AuditRow[], shift: number) => rows.map((r) => ({ ...r, ticketId: h.label({ id: r.ticketId }), at: r.at - shift }));
+        expect(label(p, pa, sameStart)).toEqual(label(m, ma, 0));
+      }),
+      { numRuns: 100 },
+    );
+    // The histories really reach the interesting answers.
+    for (const expected of ['queue:ok', 'queue:busy', 'release:ok', 'release:ended', 'status:ok', 'renew:ok', 'renew:not_holder', 'unlock:0', 'unlock:2']) {
+      expect(seen).toContain(expected);
+    }
+  }, 180_000);
+});
+
+describe('lock store contract: bursts through the batcher', () => {
+  let model: Subject;
+  let pg: Subject;
+
+  beforeAll(async () => {
+    model = inMemory();
+    pg = await postgres();
+  });
+  afterAll(async () => {
+    await pg?.close();
+  });
+
+  it('operations sent at once, which share one batch and one transaction, get the answers the model gives them one by one', async () => {
+    type BurstOp = { kind: 'queue' | 'try'; resource: string } | { kind: 'release' | 'status'; pick: number };
+    const burstOp: fc.Arbitrary<BurstOp> = fc.oneof(
+      { weight: 3, arbitrary: fc.record({ kind: fc.constantFrom('queue' as const, 'try' as const), resource: resources }) },
+      { weight: 3, arbitrary: fc.record({ kind: fc.constantFrom('release' as const, 'status' as const), pick: fc.nat() }) },
+    );
+    const { stats } = (pg.store as PostgresLockStore).batcher;
+    const before = { ...stats };
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(burstOp, { minLength: 2, maxLength: 8 }), { minLength: 1, maxLength: 6 }), async (bursts) => {
+        const m = harness(model);
+        const p = harness(pg);
+        const sent: { label: string; resource: string }[] = [];
+        let n = 0;
+        for (const [i, burst] of bursts.entries()) {
+          const t = i * 10;
+          const calls = burst.map((op) => {
+            if (op.kind === 'release' || op.kind === 'status') {
+              const target = sent.length > 0 ? sent[op.pick % sent.length] : { label: 'nobody', resource: 'r1' };
+              return (h: Harness) => (op.kind === 'release' ? h.release(target.label, t, target.resource) : h.status(target.label, t, target.resource));
+            }
+            const label = `B${n++}`;
+            const { resource } = op as { resource: string };
+            const tryOnly = op.kind === 'try';
+            sent.push({ label, resource });
+            return (h: Harness) => h.queue(label, { t, resource, try: tryOnly, owner: tryOnly ? 'o1' : null });
+          });
+          // PostgreSQL gets the burst at once; the model one call after the other.
+          const fromPg = await Promise.all(calls.map((call) => call(p)));
+          const fromModel: Awaited<ReturnType<(typeof calls)[number]>>[] = [];
+          for (const call of calls) fromModel.push(await call(m));
+          expect(fromPg.map((a) => view(p, a))).toEqual(fromModel.map((a) => view(m, a)));
+        }
+      }),
+      { numRuns: 25 },
+    );
+    // The bursts really went out as batches of several operations.
+    const batches = stats.batches - before.batches;
+    expect(batches).toBeGreaterThan(0);
+    expect((stats.operations - before.operations) / batches).toBeGreaterThanOrEqual(3);
+  }, 120_000);
+});
+
+/** A ticket compared across stores: ids as labels, times from the harness's start, store-specific numbers dropped. */
+function ticketView(h: Harness, t: Ticket) {
+  const rel = (d: Date | null) => (d === null ? null : d.getTime() - h.at(0).getTime());
+  return {
+    label: h.label(t),
+    resource: t.resource,
+    status: t.status,
+    queuePosition: t.queuePosition,
+    owner: t.owner,
+    leaseDurationSeconds: t.leaseDurationSeconds,
+    fencingToken: t.fencingToken,
+    waitDeadline: rel(t.waitDeadline),
+    leaseStart: rel(t.leaseStart),
+    leaseExpiresAt: rel(t.leaseExpiresAt),
+    renewedAt: rel(t.renewedAt),
+    releaseReason: t.releaseReason,
+    releasedAt: rel(t.releasedAt),
+    releasedBy: t.releasedBy,
+    createdAt: rel(t.createdAt),
+    updatedAt: rel(t.updatedAt),
+  };
+}
+
+function view(h: Harness, answer: LockChange & { outcome?: string; status?: number; ticket?: Ticket }) {
+  const mine = (ts: Ticket[]) => ts.filter((t) => t.repository === h.repository).map((t) => ticketView(h, t));
+  const byLabel = (a: { label: string }, b: { label: string }) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0);
+  return {
+    outcome: answer.outcome,
+    status: answer.status,
+    ticket: answer.ticket ? ticketView(h, answer.ticket) : undefined,
+    granted: mine(answer.granted).sort(byLabel),
+    ended: mine(answer.ended).sort(byLabel),
+  };
+}
