@@ -22,19 +22,19 @@ export async function pgDirectUncontended(databaseUrl: string, opts: LoadOptions
   // Closed a little later, so that the caller's CPU accounting still sees these backends.
   const closeLater = () => setTimeout(() => void Promise.all(clients.map((c) => c.end().catch(() => undefined))), 3_000);
   try {
-    return await closedLoop('PostgreSQL direct: mutex_enqueue + mutex_release', opts, async (i) => {
+    return await closedLoop('PostgreSQL direct: mutex_queue_ticket + mutex_release_ticket', opts, async (i) => {
       const c = clients[i];
       const resource = `${tag}-pgdirect-${i}`;
       const r = await c.query({
         name: 'enq',
-        text: 'SELECT mutex_enqueue($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS r',
+        text: 'SELECT mutex_queue_ticket($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS r',
         values: ['bench-org/pgdirect', resource, randomUUID(), OWNER_ID, 'owner-token', null, 'sfp', null, 60, null, null, false],
       });
       const ticket = r.rows[0].r.ticket;
       if (ticket.status !== 'acquired') throw new Error(`pg direct: ${ticket.status}`);
       await c.query({
         name: 'rel',
-        text: 'SELECT mutex_release($1, $2, $3, $4, $5) AS r',
+        text: 'SELECT mutex_release_ticket($1, $2, $3, $4, $5) AS r',
         values: [ticket.id, 'bench-org/pgdirect', resource, OWNER_ID, 'owner-token'],
       });
     });

@@ -4,5 +4,5 @@
 --   pgbench -h 127.0.0.1 -U postgres -n -M prepared -c 16 -j 2 -T 8 -f bench/pg-cycle.pgbench.sql <db>
 -- tps = cycles/s. Each client uses its own lock.
 \set r :client_id
-SELECT (mutex_enqueue('bench/pg', 'res-' || :r, gen_random_uuid(), '00000000-0000-4000-8000-000000000000', 'owner', NULL, 'sfp', NULL, 60, NULL, NULL, false)->'ticket'->>'id') AS tid \gset
-SELECT mutex_release(:tid::uuid, 'bench/pg', 'res-' || :r, '00000000-0000-4000-8000-000000000000', 'owner');
+SELECT (mutex_queue_ticket('bench/pg', 'res-' || :r, gen_random_uuid(), '00000000-0000-4000-8000-000000000000', 'owner', NULL, 'sfp', NULL, 60, NULL, NULL, false)->'ticket'->>'id') AS tid \gset
+SELECT mutex_release_ticket(:tid::uuid, 'bench/pg', 'res-' || :r, '00000000-0000-4000-8000-000000000000', 'owner');

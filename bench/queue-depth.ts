@@ -43,13 +43,13 @@ async function main(): Promise<void> {
   await pg.connect();
   try {
     const enqueue = (id: string) =>
-      pg.query({ name: 'enq', text: `SELECT mutex_enqueue('depth', 'q', $1, $2, 'bench', NULL, 'sfp', NULL, 3600, NULL, NULL, false) AS r`, values: [id, ACTOR] });
-    const status = (id: string) => pg.query({ name: 'st', text: `SELECT mutex_status($1, 'depth', 'q') AS r`, values: [id] });
-    const release = (id: string) => pg.query({ name: 'rel', text: `SELECT mutex_release($1, 'depth', 'q', $2, 'bench') AS r`, values: [id, ACTOR] });
+      pg.query({ name: 'enq', text: `SELECT mutex_queue_ticket('depth', 'q', $1, $2, 'bench', NULL, 'sfp', NULL, 3600, NULL, NULL, false) AS r`, values: [id, ACTOR] });
+    const status = (id: string) => pg.query({ name: 'st', text: `SELECT mutex_settle_ticket($1, 'depth', 'q') AS r`, values: [id] });
+    const release = (id: string) => pg.query({ name: 'rel', text: `SELECT mutex_release_ticket($1, 'depth', 'q', $2, 'bench') AS r`, values: [id, ACTOR] });
 
     process.stdout.write(`filling one lock with ${DEPTH} waiters… `);
     await pg.query(
-      `SELECT mutex_enqueue('depth', 'q', gen_random_uuid(), $1, 'bench', NULL, 'sfp', NULL, 3600, NULL, NULL, false) FROM generate_series(0, $2)`,
+      `SELECT mutex_queue_ticket('depth', 'q', gen_random_uuid(), $1, 'bench', NULL, 'sfp', NULL, 3600, NULL, NULL, false) FROM generate_series(0, $2)`,
       [ACTOR, DEPTH],
     );
     await pg.query('ANALYZE tickets; ANALYZE locks');

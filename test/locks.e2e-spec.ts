@@ -346,7 +346,7 @@ describe('sfp Locks API', () => {
     expect(outside.body.message).toMatch(/other-org\/app/);
     expect((await s.get(`/sfp/api/locks/${enc('other-org/app')}/r`)).status).toBe(403);
     expect((await s.delete(`/sfp/api/locks/${enc('other-org/app')}/r`)).status).toBe(403);
-    // An application may release a ticket it did not queue (SPEC §3).
+    // An application may release a ticket it did not queue.
     expect((await s.delete(path(res, a.id))).status).toBe(200);
     const anon = http(cluster.url);
     expect((await anon.post('/sfp/api/locks', { repository: REPO, resource: res, leaseDurationSeconds: 5 })).status).toBe(401);

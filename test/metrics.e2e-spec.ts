@@ -120,7 +120,7 @@ describe('metrics', () => {
     expect(text).not.toContain('/no/such/path');
   });
 
-  it('needs a key of any role (SPEC: only health, docs, dashboard and anonymous sign-up are open)', async () => {
+  it('needs a key of any role (only health, docs, dashboard and anonymous sign-up are open)', async () => {
     expect((await fetch(cluster.url + '/metrics')).status).toBe(401);
     const member = await createUser(cluster.url, cluster.ownerToken, { name: 'scraper', role: 'member' });
     expect((await fetch(cluster.url + '/metrics', { headers: { authorization: `Bearer ${member.apiKey}` } })).status).toBe(200);

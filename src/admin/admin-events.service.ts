@@ -1,7 +1,7 @@
 import { BadRequestException, ForbiddenException, Injectable } from '@nestjs/common';
 import { Principal, repositoryAllowed } from '../auth/principal';
 import { EventDto, EventPageDto, EventsQueryDto, EventType } from './dto/admin-event.dto';
-import { LockEventsRepository } from './lock-events.repository';
+import { LockEventQueries } from './lock-event.queries';
 import { patternsToLike } from './repository-patterns';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -9,7 +9,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** The audit trail, newest first, limited to the repositories the caller's key may read. */
 @Injectable()
 export class AdminEventsService {
-  constructor(private readonly events: LockEventsRepository) {}
+  constructor(private readonly events: LockEventQueries) {}
 
   async list(p: Principal, q: EventsQueryDto): Promise<EventPageDto> {
     if (q.repository !== undefined && !repositoryAllowed(p.repositories, q.repository)) {

@@ -1,5 +1,5 @@
 import { toResource } from './admin-resources.service';
-import { LockRow } from './lock-overview.repository';
+import { LockRow } from './lock-overview.queries';
 
 const at = new Date('2026-01-01T12:00:00Z');
 const base: LockRow = {

@@ -1,7 +1,7 @@
 import { ForbiddenException, Injectable, NotFoundException } from '@nestjs/common';
 import { Principal, repositoryAllowed } from '../auth/principal';
 import { ResourceDetailDto, ResourceDto, ResourcePageDto, ResourcesQueryDto, StuckQueryDto, WaiterDto } from './dto/admin-resource.dto';
-import { LockFilter, LockOverviewRepository, LockRow, WaiterRow } from './lock-overview.repository';
+import { LockFilter, LockOverviewQueries, LockRow, WaiterRow } from './lock-overview.queries';
 import { patternsToLike } from './repository-patterns';
 
 const QUEUE_LIMIT = 1_000;
@@ -10,7 +10,7 @@ const seconds = (ms: number) => Math.round(ms / 1_000);
 /** Resources overview and stuck-lock view, limited to the repositories the caller's key may read. */
 @Injectable()
 export class AdminResourcesService {
-  constructor(private readonly locks: LockOverviewRepository) {}
+  constructor(private readonly locks: LockOverviewQueries) {}
 
   async list(p: Principal, q: ResourcesQueryDto): Promise<ResourcePageDto> {
     if (q.repository !== undefined) this.assertAccess(p, q.repository);

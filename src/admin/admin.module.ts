@@ -13,8 +13,8 @@ import { AdminResourcesController } from './admin-resources.controller';
 import { AdminResourcesService } from './admin-resources.service';
 import { DashboardAssetsService } from './dashboard-assets.service';
 import { DashboardController } from './dashboard.controller';
-import { LockEventsRepository } from './lock-events.repository';
-import { LockOverviewRepository } from './lock-overview.repository';
+import { LockEventQueries } from './lock-event.queries';
+import { LockOverviewQueries } from './lock-overview.queries';
 
 /** The owner's view: resources overview, stuck locks, audit trail, API keys, dashboard, metrics. */
 @Module({
@@ -22,8 +22,8 @@ import { LockOverviewRepository } from './lock-overview.repository';
   controllers: [AdminResourcesController, AdminEventsController, AdminKeysController, DashboardController],
   providers: [
     { provide: KeyHasher, useClass: Sha256KeyHasher },
-    LockOverviewRepository,
-    LockEventsRepository,
+    LockOverviewQueries,
+    LockEventQueries,
     AdminResourcesService,
     AdminEventsService,
     AdminKeysService,

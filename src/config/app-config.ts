@@ -56,7 +56,7 @@ function IsConnectionUrl(protocols: string[], example: string, hostOptional = fa
 }
 
 /**
- * Every setting the service reads, validated once at start (SPEC §6).
+ * Every setting the service reads, validated once at start.
  * Defaults make `npm start` work against local PostgreSQL and Redis.
  */
 export class AppConfig {

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { MutexModule } from '../mutex/mutex.module';
-import { LockGaugesRepository } from './lock-gauges.repository';
+import { LockGaugeQueries } from './lock-gauge.queries';
 import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
 
@@ -8,7 +8,7 @@ import { MetricsService } from './metrics.service';
 @Module({
   imports: [MutexModule],
   controllers: [MetricsController],
-  providers: [LockGaugesRepository, MetricsService],
+  providers: [LockGaugeQueries, MetricsService],
   exports: [MetricsService],
 })
 export class MetricsModule {}

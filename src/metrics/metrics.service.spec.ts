@@ -4,7 +4,7 @@ import { MutexEventBus } from '../mutex/mutex-event-bus';
 import { LockSweeper } from '../mutex/lock-sweeper.service';
 import { LockTimers } from '../mutex/lock-timers.service';
 import { LockStore } from '../mutex/lock-store';
-import { LockGaugesRepository } from './lock-gauges.repository';
+import { LockGaugeQueries } from './lock-gauge.queries';
 import { Wakeups } from '../mutex/wakeups.service';
 import { MetricsService } from './metrics.service';
 
@@ -31,7 +31,7 @@ describe('MetricsService', () => {
   const host = { httpAdapter: { getInstance: () => ({ addHook: (_: string, h: any) => hooks.push(h) }) } } as unknown as HttpAdapterHost;
   const gauges = {
     read: async () => ({ held: 2, waiting: 5, stuck: 1, locks: [{ repository: 'acme/web', resource: 'uat', queueDepth: 5, holders: 1 }] }),
-  } as unknown as LockGaugesRepository;
+  } as unknown as LockGaugeQueries;
   const batchStats = { batches: 3, operations: 17, largest: 9, ranAlone: 2, failed: 1 };
   const locks = { batchStats: () => batchStats } as unknown as LockStore;
   const sweeper = { stats: { runs: 7, failures: 1, transitions: 4 } } as unknown as LockSweeper;

@@ -10,7 +10,7 @@ import { LockSweeper } from '../mutex/lock-sweeper.service';
 import { LockTimers } from '../mutex/lock-timers.service';
 import { LockStore } from '../mutex/lock-store';
 import { Wakeups } from '../mutex/wakeups.service';
-import { LockGaugesRepository } from './lock-gauges.repository';
+import { LockGaugeQueries } from './lock-gauge.queries';
 
 const RELEASE_REASONS = ['released', 'expired', 'cleared', 'cancelled', 'timed_out'];
 const SOURCES = ['sfp', 'dapr', 'synchronize'];
@@ -118,7 +118,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
 
   constructor(
     private readonly events: MutexEventBus,
-    private readonly gauges: LockGaugesRepository,
+    private readonly gauges: LockGaugeQueries,
     private readonly adapterHost: HttpAdapterHost,
     private readonly locks: LockStore,
     private readonly sweeper: LockSweeper,

@@ -3,7 +3,7 @@ import { TicketDto } from './dto/lock.dto';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
-/** The sfp wire form of a ticket (SPEC §4 "sfp ticket body"). */
+/** The sfp wire form of a ticket. */
 export function toTicketDto(t: Ticket): TicketDto {
   const dto: TicketDto = {
     id: t.id,

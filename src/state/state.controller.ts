@@ -43,7 +43,7 @@ const STATE_ITEM_SCHEMA = {
 };
 
 /**
- * Dapr State Management API (seeds/004): thin HTTP mapping onto StateService. Bodies are read as
+ * Dapr State Management API: thin HTTP mapping onto StateService. Bodies are read as
  * `unknown` and checked by hand so every failure has Dapr's `{errorCode, message}` shape.
  */
 @ApiTags('Dapr state')

@@ -1,9 +1,9 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
-import { PostgresStateRepository } from './postgres-state.repository';
+import { PostgresStateStore } from './postgres-state-store';
 import { STATE_TTL_QUEUE } from './state.constants';
 import { StateController } from './state.controller';
-import { StateRepository } from './state.repository';
+import { StateStore } from './state-store';
 import { StateService } from './state.service';
 import { StateTtlProcessor } from './state-ttl.processor';
 
@@ -11,6 +11,6 @@ import { StateTtlProcessor } from './state-ttl.processor';
 @Module({
   imports: [BullModule.registerQueue({ name: STATE_TTL_QUEUE })],
   controllers: [StateController],
-  providers: [StateService, { provide: StateRepository, useClass: PostgresStateRepository }, StateTtlProcessor],
+  providers: [StateService, { provide: StateStore, useClass: PostgresStateStore }, StateTtlProcessor],
 })
 export class StateModule {}

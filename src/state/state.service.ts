@@ -15,7 +15,7 @@ import {
   queryParam,
   validateKey,
 } from './state-request.validator';
-import { StateRepository } from './state.repository';
+import { StateStore } from './state-store';
 import { StateEntry, StateWrite, WriteResult } from './state.types';
 
 type Query = Record<string, unknown> | undefined;
@@ -40,11 +40,11 @@ export interface QueryStateResult {
   token?: string;
 }
 
-/** The Dapr state API's rules (validation order, concurrency, error codes) over a StateRepository. */
+/** The Dapr state API's rules (validation order, concurrency, error codes) over a StateStore. */
 @Injectable()
 export class StateService {
   constructor(
-    private readonly repo: StateRepository,
+    private readonly repo: StateStore,
     private readonly config: AppConfig,
   ) {}
 

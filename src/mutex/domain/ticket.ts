@@ -1,4 +1,4 @@
-/** A ticket: one request for one lock (SPEC §2). */
+/** A ticket: one request for one lock, queued → acquired → released. */
 export type TicketStatus = 'queued' | 'acquired' | 'released';
 export type ReleaseReason = 'released' | 'expired' | 'cleared' | 'cancelled' | 'timed_out';
 export type TicketSource = 'sfp' | 'dapr' | 'synchronize';
@@ -39,7 +39,7 @@ export interface LockChange {
 
 const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string));
 
-/** Maps the JSON of a `tickets` row (see the mutex migration) to a Ticket. */
+/** Maps a ticket's JSON (mutex_ticket_json in src/mutex/sql/10-tickets.sql) to a Ticket. */
 export function ticketFromRow(row: Record<string, any>): Ticket {
   return {
     id: row.id,

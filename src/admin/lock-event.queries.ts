@@ -32,7 +32,7 @@ type Raw = Record<string, any>;
 
 /** Read-only queries over the audit trail `lock_events`, newest first (id descending). */
 @Injectable()
-export class LockEventsRepository {
+export class LockEventQueries {
   constructor(private readonly pg: PgPool) {}
 
   async page(filter: EventFilter, limit: number): Promise<EventRow[]> {

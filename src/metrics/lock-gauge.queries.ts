@@ -21,11 +21,11 @@ export interface LockGauges {
 export const LOCK_SERIES_LIMIT = 1_000;
 
 /**
- * One cheap read per scrape: only active locks are visited, found through the partial indexes
- * on held locks (locks_holder_due) and on queued tickets (tickets_queue).
+ * One cheap read per scrape: only active locks are visited, the held ones and those with queued
+ * tickets (found through the tickets_queue index).
  */
 @Injectable()
-export class LockGaugesRepository {
+export class LockGaugeQueries {
   constructor(private readonly pg: PgPool) {}
 
   async read(): Promise<LockGauges> {

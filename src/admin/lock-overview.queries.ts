@@ -64,7 +64,7 @@ const date = (v: unknown) => (v === null || v === undefined ? null : new Date(v 
  * a lease that is due shows as held until the sweep (≤ SWEEP_INTERVAL_MS) expires it.
  */
 @Injectable()
-export class LockOverviewRepository {
+export class LockOverviewQueries {
   constructor(private readonly pg: PgPool) {}
 
   async page(filter: LockFilter, limit: number, offset: number): Promise<LockPage> {

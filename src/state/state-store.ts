@@ -5,7 +5,7 @@ import { StateEntry, StateWrite, WriteResult } from './state.types';
  * Storage port of the Dapr state API. Every read hides expired values; the service holds the
  * Dapr rules and never sees SQL, so another database can sit behind this class.
  */
-export abstract class StateRepository {
+export abstract class StateStore {
   /** The live value of one key, as JSON text (served as-is by GET). */
   abstract get(store: string, key: string): Promise<{ json: string; etag: string; expiresAt: Date | null } | null>;
 

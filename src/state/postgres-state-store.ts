@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { PgPool } from '../database/pg-pool';
 import { compileStateQuery } from './state-query.compiler';
 import { StateQuery } from './state-query.parser';
-import { StateRepository } from './state.repository';
+import { StateStore } from './state-store';
 import { StateEntry, StateWrite, WriteResult } from './state.types';
 
 /*
@@ -68,7 +68,7 @@ function toEntry(row: EntryRow): StateEntry {
 }
 
 @Injectable()
-export class PostgresStateRepository extends StateRepository {
+export class PostgresStateStore extends StateStore {
   constructor(
     private readonly pg: PgPool,
     @InjectDataSource() private readonly dataSource: DataSource,
