@@ -4,6 +4,8 @@ import { createUser, http, startCluster, TestCluster } from './support/test-app'
 const CHROMIUM_ARGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const XSS_NAME = '<img src=x onerror="window.__xss=1">';
 const XSS_REASON = '<script>window.__xss=2</script>';
+const XSS_URL = 'javascript:window.__xss=3';
+const CI_RUN = 'https://ci.example/acme/web/runs/42';
 
 describe('dashboard in a real browser', () => {
   let cluster: TestCluster;
@@ -24,10 +26,10 @@ describe('dashboard in a real browser', () => {
     const holder = await createUser(cluster.url, cluster.ownerToken, { name: 'release-bot', role: 'application' });
     const waiter = await createUser(cluster.url, cluster.ownerToken, { name: XSS_NAME, role: 'application' });
     member = await createUser(cluster.url, cluster.ownerToken, { name: 'viewer', role: 'member' });
-    const queue = (key: string, reason: string) =>
-      http(cluster.url, key).post('/sfp/api/locks', { repository: 'acme/web', resource: 'uat', leaseDurationSeconds: 900, reason });
-    expect((await queue(holder.apiKey, 'Deploying release 42')).status).toBe(201);
-    expect((await queue(waiter.apiKey, XSS_REASON)).status).toBe(201);
+    const queue = (key: string, reason: string, metadata: Record<string, string>) =>
+      http(cluster.url, key).post('/sfp/api/locks', { repository: 'acme/web', resource: 'uat', leaseDurationSeconds: 900, reason, metadata });
+    expect((await queue(holder.apiKey, 'Deploying release 42', { ciUrl: CI_RUN, commit: 'abc123' })).status).toBe(201);
+    expect((await queue(waiter.apiKey, XSS_REASON, { ciUrl: XSS_URL })).status).toBe(201);
   });
   afterEach(() => {
     // The page's script must never throw.
@@ -68,6 +70,8 @@ describe('dashboard in a real browser', () => {
     expect(await held.textContent()).toContain('1 waiting');
     // Names and reasons are text, never markup.
     expect(await held.$eval('.waiter-name', (n) => n.textContent)).toBe(XSS_NAME);
+    // The holder's CI run is a link; a javascript: "URL" never is.
+    expect(await held.$eval(`a[href="${CI_RUN}"]`, (a) => a.getAttribute('target'))).toBe('_blank');
 
     await held.click();
     await page.waitForSelector('#detail-queue li .waiter-name');
@@ -75,6 +79,9 @@ describe('dashboard in a real browser', () => {
     expect(await page.textContent('#detail-queue li .reason')).toBe(XSS_REASON);
     await page.waitForSelector('#events tr[data-event="granted"]');
     expect(await page.textContent('#detail-holder')).toContain('release-bot');
+    expect(await page.textContent('#detail-holder')).toContain('commit abc123');
+    expect(await page.textContent('#detail-queue li .metadata')).toContain(XSS_URL);
+    expect(await page.$('a[href^="javascript"]')).toBeNull();
     if (process.env.DASHBOARD_SCREENSHOT) await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT, fullPage: true });
 
     const dialogs: string[] = [];

@@ -38,6 +38,7 @@ const input = (resource: string, ticketId: string = randomUUID()): QueueInput =>
   owner: null,
   source: 'sfp',
   reason: null,
+  metadata: null,
   leaseSeconds: 60,
   waitSeconds: null,
   idempotencyKey: null,

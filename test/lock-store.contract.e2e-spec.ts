@@ -98,6 +98,7 @@ interface QueueOptions {
   resource?: string;
   key?: string | null;
   reason?: string | null;
+  metadata?: Record<string, string> | null;
 }
 
 /** One repository on one store, tickets named by labels, times in ms from the harness's start. */
@@ -133,6 +134,7 @@ function harness(subject: Subject) {
           owner: o.owner ?? null,
           source: o.try ? 'dapr' : 'sfp',
           reason: o.reason ?? null,
+          metadata: o.metadata ?? null,
           leaseSeconds: o.lease ?? 60,
           waitSeconds: o.wait ?? null,
           idempotencyKey: o.key ?? null,
@@ -187,6 +189,13 @@ describe.each(SUBJECTS)('lock store contract on %s', (_name, make) => {
       expect(await h.audit()).toEqual(['queued:A', 'granted:A']);
       const [queued, granted] = await h.auditRows();
       expect([queued.fencingToken, granted.fencingToken, granted.at]).toEqual([null, 1, h.at(5).getTime()]);
+    });
+
+    it('keeps the ticket’s reason and metadata as given (no metadata reads as empty)', async () => {
+      const meta = { ciUrl: 'https://ci.example/run/1', commit: 'abc' };
+      expect((await h.queue('A', { reason: 'deploy 42', metadata: meta })).ticket).toMatchObject({ reason: 'deploy 42', metadata: meta });
+      expect((await h.queue('B', { t: 1 })).ticket?.metadata).toEqual({});
+      expect((await h.list(2)).map((t) => t.metadata)).toEqual([meta, {}]);
     });
 
     it('keeps no wait limit for a ticket granted at once', async () => {

@@ -221,6 +221,58 @@ describe('sfp Locks API', () => {
     expect(await queue(res, { waitTimeoutSeconds: 5 }, bare)).toMatchObject({ status: 409, body: { message: 'Idempotency-Key was already used with a different waitTimeoutSeconds' } });
   });
 
+  it('keeps metadata with the ticket and shows it wherever the ticket is shown', async () => {
+    const res = fresh();
+    const metadata = { ciUrl: 'https://github.com/flxbl-io/sf-core/actions/runs/42', commit: '4f2a9c1', ref: 'refs/heads/main', job: 'deploy' };
+    const a = await queue(res, { metadata });
+    expect(a.body.metadata).toEqual(metadata);
+    const b = await queue(res, { metadata: { job: 'second' } });
+    const none = await queue(res);
+    expect(none.body.metadata).toEqual({});
+    expect((await api.get(path(res, a.body.id))).body.metadata).toEqual(metadata);
+    expect((await api.get(path(res))).body.map((t: { metadata: unknown }) => t.metadata)).toEqual([metadata, { job: 'second' }, {}]);
+    expect((await api.post(path(res, b.body.id, 'acquire'))).body.ticket.metadata).toEqual({ job: 'second' });
+    // The owner's views: the holder, the next waiter and the audit trail.
+    const overview = await api.get(`/sfp/api/admin/resources/${enc(REPO)}/${enc(res)}`);
+    expect([overview.body.holder.metadata, overview.body.nextWaiter.metadata]).toEqual([metadata, { job: 'second' }]);
+    const events = await api.get(`/sfp/api/admin/events?repository=${enc(REPO)}&resource=${enc(res)}`);
+    expect(events.body.items.find((e: { ticketId: string; type: string }) => e.ticketId === a.body.id && e.type === 'granted').metadata).toEqual(metadata);
+    expect((await api.delete(path(res, a.body.id))).body.metadata).toEqual(metadata);
+  });
+
+  it('refuses metadata that is not a small map of printable strings, naming the entry', async () => {
+    const res = fresh();
+    const many = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v']));
+    for (const [metadata, message] of [
+      [many, 'metadata must have at most 16 entries (it has 17)'],
+      [{ ['k'.repeat(65)]: 'v' }, `metadata key "${'k'.repeat(40)}…" must be at most 64 characters`],
+      [{ ciUrl: 'x'.repeat(513) }, 'metadata.ciUrl must be at most 512 characters'],
+      [{ build: 42 }, 'metadata.build must be a string'],
+      [{ job: 'a\u001b[31mb' }, 'metadata.job must be printable (no control characters)'],
+      [{ 'a\nb': 'v' }, 'metadata key "a\\nb" must be printable (no control characters)'],
+      [{ ' ': 'v' }, 'metadata keys must not be blank'],
+      [['ciUrl', 'x'], 'metadata must be an object of string keys and values'],
+      ['ciUrl=x', 'metadata must be an object of string keys and values'],
+    ] as [unknown, string][]) {
+      const r = await queue(res, { metadata });
+      expect([r.status, r.body.message]).toEqual([400, message]);
+    }
+    // 16 entries at the limits are fine.
+    const full = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`${i}`.padEnd(64, 'k'), 'v'.repeat(512)]));
+    expect((await queue(res, { metadata: full })).body.metadata).toEqual(full);
+  });
+
+  it('Idempotency-Key: a replay with other metadata is 409 naming it; the same pairs in any order replay', async () => {
+    const res = fresh();
+    const key = { 'idempotency-key': `meta-${res}` };
+    const first = await queue(res, { metadata: { commit: 'a', job: 'j' } }, key);
+    const same = await queue(res, { metadata: { job: 'j', commit: 'a' } }, key);
+    expect([same.status, same.body.id]).toEqual([201, first.body.id]);
+    const other = await queue(res, { metadata: { commit: 'b', job: 'j' } }, key);
+    expect([other.status, other.body.message]).toEqual([409, 'Idempotency-Key was already used with a different metadata']);
+    expect((await queue(res, {}, key)).status).toBe(409);
+  });
+
   it('repositories with encoded slashes and unusual characters work', async () => {
     const repo = 'org/team/repo with spaces+ünïcode';
     const r = await api.post('/sfp/api/locks', { repository: repo, resource: 'a/b', leaseDurationSeconds: 5 });

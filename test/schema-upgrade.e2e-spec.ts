@@ -64,13 +64,13 @@ afterAll(async () => {
 describe('a database made before the schema baseline, started with this code', () => {
   it('records the baseline in place of the old migrations', async () => {
     const rows = await withClient(upgraded.databaseUrl, (c) => c.query<{ name: string }>(`SELECT name FROM migrations ORDER BY id`));
-    expect(rows.rows.map((r) => r.name)).toEqual(['Baseline1764000000000', 'SqlFunctionFiles1764000000100']);
+    expect(rows.rows.map((r) => r.name)).toEqual(['Baseline1764000000000', 'SqlFunctionFiles1764000000100', 'TicketMetadata1764000000200']);
   });
 
   it('ends with the same schema and functions as a new database, and none of the old functions', async () => {
     const [a, b] = await Promise.all([schemaOf(upgraded.databaseUrl), schemaOf(fresh.databaseUrl)]);
     expect(a).toEqual(b);
-    expect(a.functions).toContain('mutex_queue_ticket(text,text,uuid,uuid,text,text,text,text,integer,integer,text,boolean,timestamp with time zone)');
+    expect(a.functions.filter((f) => f.startsWith('mutex_queue_ticket('))).toEqual(['mutex_queue_ticket(text,text,uuid,uuid,text,text,text,text,integer,integer,text,boolean,jsonb,timestamp with time zone)']);
     for (const old of ['mutex_enqueue', 'mutex_status', 'mutex_check', 'mutex_unlock_owner', 'mutex_event', 'mutex_position']) {
       expect(a.functions.filter((f) => f.startsWith(`${old}(`))).toEqual([]);
     }

@@ -46,6 +46,7 @@ export class AdminEventsService {
       actor: { id: r.actorId, name: r.actorName },
       fencingToken: r.fencingToken,
       reason: r.reason,
+      metadata: r.metadata,
       at: r.at.toISOString(),
     }));
     return { items, nextCursor: more ? String(items[items.length - 1].id) : null, limit };

@@ -34,6 +34,7 @@ describe('toResource', () => {
           renewedAt: null,
           fencingToken: 7,
           reason: 'deploy',
+          metadata: { ciUrl: 'https://ci.example/run/1' },
           source: 'sfp',
         },
         nextWaiter: {
@@ -44,12 +45,14 @@ describe('toResource', () => {
           waitDeadline: null,
           leaseDurationSeconds: 60,
           reason: null,
+          metadata: {},
         },
       },
       at,
     );
     expect(r.state).toBe('held');
     expect(r.holder).toMatchObject({ heldSeconds: 600, leaseRemainingSeconds: 300, fencingToken: 7, requestedBy: { id: 'u1', name: 'pipeline' } });
+    expect(r.holder?.metadata).toEqual({ ciUrl: 'https://ci.example/run/1' });
     expect(r.nextWaiter).toMatchObject({ position: 1, waitSeconds: 120, requestedBy: { name: 'next' } });
     expect(r.oldestWaitSeconds).toBe(120);
   });

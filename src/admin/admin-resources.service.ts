@@ -59,6 +59,7 @@ function toWaiter(w: WaiterRow, position: number, at: Date): WaiterDto {
     waitTimeoutAt: w.waitDeadline ? w.waitDeadline.toISOString() : null,
     leaseDurationSeconds: w.leaseDurationSeconds,
     reason: w.reason,
+    metadata: w.metadata,
   };
 }
 
@@ -81,6 +82,7 @@ export function toResource(r: LockRow, at: Date): ResourceDto {
           renewedAt: h.renewedAt ? h.renewedAt.toISOString() : null,
           fencingToken: h.fencingToken,
           reason: h.reason,
+          metadata: h.metadata,
           source: h.source,
         }
       : null,

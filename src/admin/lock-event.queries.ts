@@ -25,6 +25,8 @@ export interface EventRow {
   actorName: string | null;
   fencingToken: number | null;
   reason: string | null;
+  /** The ticket's metadata (empty once the ticket is purged). */
+  metadata: Record<string, string>;
   at: Date;
 }
 
@@ -53,7 +55,8 @@ export class LockEventQueries {
     if (filter.to) w.and((p) => `e.at < ${p(filter.to)}`);
     if (filter.before !== undefined) w.and((p) => `e.id < ${p(filter.before)}::bigint`);
     const text = `
-      SELECT e.id, e.type, e.repository, e.resource, e.ticket_id, e.actor_id, e.actor_name, e.fencing_token, e.reason, e.at
+      SELECT e.id, e.type, e.repository, e.resource, e.ticket_id, e.actor_id, e.actor_name, e.fencing_token, e.reason, e.at,
+             (SELECT t.metadata FROM tickets t WHERE t.id = e.ticket_id) AS metadata
         FROM lock_events e
         ${w.sql()}
        ORDER BY e.id DESC
@@ -69,6 +72,7 @@ export class LockEventQueries {
       actorName: r.actor_name,
       fencingToken: r.fencing_token === null ? null : Number(r.fencing_token),
       reason: r.reason,
+      metadata: r.metadata ?? {},
       at: r.at,
     }));
   }

@@ -24,6 +24,7 @@ export interface WaiterRow {
   waitDeadline: Date | null;
   leaseDurationSeconds: number;
   reason: string | null;
+  metadata: Record<string, string>;
 }
 
 export interface LockRow {
@@ -44,6 +45,7 @@ export interface LockRow {
     renewedAt: Date | null;
     fencingToken: number;
     reason: string | null;
+    metadata: Record<string, string>;
     source: string;
   } | null;
   nextWaiter: WaiterRow | null;
@@ -93,7 +95,7 @@ export class LockOverviewQueries {
                h.id AS h_id, h.requester_id AS h_requester_id, h.requester_name AS h_requester_name,
                h.lease_start AS h_lease_start, l.holder_expires_at AS h_lease_expires_at,
                h.lease_duration_seconds AS h_lease_duration_seconds, h.renewed_at AS h_renewed_at,
-               h.fencing_token AS h_fencing_token, h.reason AS h_reason, h.source AS h_source,
+               h.fencing_token AS h_fencing_token, h.reason AS h_reason, h.metadata AS h_metadata, h.source AS h_source,
                ${STUCK_REASON_SQL} AS stuck_reason
           FROM locks l LEFT JOIN tickets h ON h.id = l.holder_id
           ${w.sql()}
@@ -104,7 +106,7 @@ export class LockOverviewQueries {
                  FROM (
                    SELECT f.*, q.id AS w_id, q.requester_id AS w_requester_id, q.requester_name AS w_requester_name,
                           q.created_at AS w_created_at, q.wait_deadline AS w_wait_deadline,
-                          q.lease_duration_seconds AS w_lease_duration_seconds, q.reason AS w_reason
+                          q.lease_duration_seconds AS w_lease_duration_seconds, q.reason AS w_reason, q.metadata AS w_metadata
                      FROM (SELECT * FROM f ORDER BY repository, resource LIMIT ${limitParam} OFFSET ${offsetParam}) f
                      LEFT JOIN LATERAL (
                        SELECT * FROM tickets t
@@ -122,7 +124,8 @@ export class LockOverviewQueries {
     const rows = await this.pg.query<Raw>(
       'admin_lock_queue',
       `SELECT id AS w_id, requester_id AS w_requester_id, requester_name AS w_requester_name, created_at AS w_created_at,
-              wait_deadline AS w_wait_deadline, lease_duration_seconds AS w_lease_duration_seconds, reason AS w_reason
+              wait_deadline AS w_wait_deadline, lease_duration_seconds AS w_lease_duration_seconds, reason AS w_reason,
+              metadata AS w_metadata
          FROM tickets WHERE lock_id = $1 AND status = 'queued' ORDER BY seq LIMIT $2`,
       [lockId, limit],
     );
@@ -140,6 +143,7 @@ function toWaiter(r: Raw): WaiterRow | null {
     waitDeadline: date(r.w_wait_deadline),
     leaseDurationSeconds: r.w_lease_duration_seconds,
     reason: r.w_reason ?? null,
+    metadata: r.w_metadata ?? {},
   };
 }
 
@@ -163,6 +167,7 @@ function toLockRow(r: Raw): LockRow {
           renewedAt: date(r.h_renewed_at),
           fencingToken: Number(r.h_fencing_token),
           reason: r.h_reason ?? null,
+          metadata: r.h_metadata ?? {},
           source: r.h_source,
         }
       : null,

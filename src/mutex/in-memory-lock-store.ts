@@ -8,6 +8,7 @@ const date = (ms: number | null) => (ms === null ? null : new Date(ms));
 export function ticketOfView(v: machine.TicketView): Ticket {
   return {
     ...v,
+    metadata: v.metadata ?? {},
     waitDeadline: date(v.waitDeadline),
     leaseStart: date(v.leaseStart),
     leaseExpiresAt: date(v.leaseExpiresAt),

@@ -1,4 +1,4 @@
-import { LockChange, Ticket, TicketSource } from './domain/ticket';
+import { LockChange, Ticket, TicketMetadata, TicketSource } from './domain/ticket';
 import type { BatchStats } from './lock-call-batcher';
 
 /** Who asks for a change (recorded in the audit trail). */
@@ -17,6 +17,8 @@ export interface QueueInput {
   owner: string | null;
   source: TicketSource;
   reason: string | null;
+  /** Where the ticket came from; null for none. */
+  metadata: TicketMetadata | null;
   /** Whole seconds. */
   leaseSeconds: number;
   /** Give up the place in the queue after this many seconds of waiting; null waits for ever. */

@@ -48,7 +48,7 @@ export class LocksController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A retried POST with the same key returns the same ticket' })
   @ApiCreatedResponse({ type: TicketDto, description: 'Lock request queued successfully' })
   @ApiBadRequestResponse({ description: 'Invalid body' })
-  @ApiConflictResponse({ description: 'Idempotency-Key reused for another lock, or with another lease, reason or wait limit' })
+  @ApiConflictResponse({ description: 'Idempotency-Key reused for another lock, or with another lease, reason, wait limit or metadata' })
   async queue(@CurrentPrincipal() p: Principal, @Body() dto: QueueLockDto, @Headers('idempotency-key') idempotencyKey: string | undefined, @Res({ passthrough: true }) reply: FastifyReply): Promise<TicketDto> {
     if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 200)) {
       throw new BadRequestException('Idempotency-Key header must be 1-200 characters');
@@ -59,6 +59,7 @@ export class LocksController {
       leaseSeconds: dto.leaseDurationSeconds,
       reason: dto.reason,
       waitTimeoutSeconds: dto.waitTimeoutSeconds,
+      metadata: dto.metadata,
       idempotencyKey,
     });
     if (replayed) reply.header('idempotent-replayed', 'true');

@@ -2,7 +2,7 @@ import { BadRequestException, ConflictException, ForbiddenException, Injectable,
 import { randomUUID } from 'node:crypto';
 import { Principal, repositoryAllowed } from '../auth/principal';
 import { AppConfig } from '../config/app-config';
-import { LockChange, Ticket, TicketSource } from './domain/ticket';
+import { LockChange, Ticket, TicketMetadata, TicketSource } from './domain/ticket';
 import { LockTimers } from './lock-timers.service';
 import { MutexEventBus } from './mutex-event-bus';
 import { LockStore, LockSummary, QueueInput, UnlockStatus } from './lock-store';
@@ -15,6 +15,8 @@ export interface QueueRequest {
   reason?: string | null;
   waitTimeoutSeconds?: number | null;
   idempotencyKey?: string | null;
+  /** Where the ticket came from (CI run URL, commit, ref, job…). */
+  metadata?: TicketMetadata | null;
 }
 
 export interface TryLockRequest {
@@ -54,6 +56,7 @@ export class MutexService {
       owner: null,
       source: 'sfp',
       reason: req.reason ?? null,
+      metadata: req.metadata && Object.keys(req.metadata).length > 0 ? req.metadata : null,
       waitSeconds: req.waitTimeoutSeconds ?? null,
       idempotencyKey: req.idempotencyKey ?? null,
       tryOnly: false,
@@ -78,6 +81,7 @@ export class MutexService {
       owner: req.owner,
       source: req.source,
       reason: null,
+      metadata: null,
       waitSeconds: null,
       idempotencyKey: null,
       tryOnly: true,
@@ -282,6 +286,11 @@ export class MutexService {
   }
 }
 
+/** The same pairs in any order give the same text. */
+function canonical(metadata: TicketMetadata): string {
+  return JSON.stringify(Object.entries(metadata).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
 /** Leases are whole seconds: a fraction asked for is rounded up, never cut short. */
 function wholeLeaseSeconds(asked: number): number {
   return Math.ceil(asked);
@@ -297,6 +306,7 @@ function assertSameTerms(t: Ticket, req: QueueRequest): void {
   const differ: string[] = [];
   if (t.renewedAt === null && t.leaseDurationSeconds !== wholeLeaseSeconds(req.leaseSeconds)) differ.push('leaseDurationSeconds');
   if (t.reason !== (req.reason ?? null)) differ.push('reason');
+  if (canonical(t.metadata) !== canonical(req.metadata ?? {})) differ.push('metadata');
   // Its wait limit: as stored, or none if it was queued without one. A ticket granted at once
   // never waited, so it keeps none, whatever was asked.
   const grantedAtOnce = t.leaseStart !== null && t.leaseStart.getTime() === t.createdAt.getTime();

@@ -61,7 +61,7 @@ export class PostgresLockStore extends LockStore {
   }
 
   async queue(i: QueueInput, now?: Date) {
-    const args = [i.repository, i.resource, i.ticketId, i.requesterId, i.requesterName, i.owner, i.source, i.reason, i.leaseSeconds, i.waitSeconds, i.idempotencyKey, i.tryOnly, iso(now)];
+    const args = [i.repository, i.resource, i.ticketId, i.requesterId, i.requesterName, i.owner, i.source, i.reason, i.metadata, i.leaseSeconds, i.waitSeconds, i.idempotencyKey, i.tryOnly, iso(now)];
     const op = {
       op: 'queue',
       repository: i.repository,
@@ -72,6 +72,7 @@ export class PostgresLockStore extends LockStore {
       owner: i.owner,
       source: i.source,
       reason: i.reason,
+      metadata: i.metadata,
       leaseSeconds: i.leaseSeconds,
       waitSeconds: i.waitSeconds,
       idempotencyKey: i.idempotencyKey,
@@ -82,8 +83,8 @@ export class PostgresLockStore extends LockStore {
       this.call(
         'mutex_queue_ticket',
         `SELECT mutex_queue_ticket(p_repository => $1, p_resource => $2, p_ticket_id => $3, p_requester_id => $4,
-                p_requester_name => $5, p_owner => $6, p_source => $7, p_reason => $8, p_lease_seconds => $9,
-                p_wait_seconds => $10, p_idempotency_key => $11, p_try => $12, p_now => $13) AS r`,
+                p_requester_name => $5, p_owner => $6, p_source => $7, p_reason => $8, p_metadata => $9,
+                p_lease_seconds => $10, p_wait_seconds => $11, p_idempotency_key => $12, p_try => $13, p_now => $14) AS r`,
         args,
       ),
     );

@@ -18,6 +18,7 @@ export function toTicketDto(t: Ticket): TicketDto {
     fencingToken: t.fencingToken,
     requestedBy: { id: t.requesterId, name: t.requesterName },
     reason: t.reason,
+    metadata: { ...t.metadata },
     waitTimeoutAt: iso(t.waitDeadline),
     releaseReason: t.releaseReason,
     releasedAt: iso(t.releasedAt),

@@ -27,6 +27,27 @@
 
   // ---- small DOM helpers -------------------------------------------------------------------
 
+  /** An http(s) URL as a link that opens elsewhere; anything else (javascript:, data:…) stays text. */
+  function safeLink(value) {
+    try {
+      var url = new URL(value);
+      if (url.protocol === 'http:' || url.protocol === 'https:') {
+        return el('a', { href: url.href, target: '_blank', rel: 'noopener noreferrer', text: value });
+      }
+    } catch (e) { /* not a URL */ }
+    return el('span', { text: value });
+  }
+
+  /** A ticket's metadata (where it came from): the CI run as a link, then the other pairs. */
+  function metadataView(metadata) {
+    var keys = Object.keys(metadata || {});
+    if (!keys.length) return null;
+    keys.sort(function (a, b) { return a === 'ciUrl' ? -1 : b === 'ciUrl' ? 1 : a < b ? -1 : a > b ? 1 : 0; });
+    return el('div', { className: 'metadata small' }, keys.map(function (k) {
+      return el('span', { className: 'meta-pair' }, [el('span', { className: 'muted', text: k + ' ' }), safeLink(metadata[k])]);
+    }));
+  }
+
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
     if (attrs) {
@@ -249,6 +270,7 @@
       ? el('div', null, [
           el('div', { className: 'holder-name', text: h.requestedBy.name || '–' }),
           h.reason ? el('div', { className: 'reason', text: h.reason, title: h.reason }) : null,
+          h.metadata && h.metadata.ciUrl ? el('div', { className: 'small' }, [safeLink(h.metadata.ciUrl)]) : null,
         ])
       : el('span', { className: 'muted', text: '—' });
     var queueCell = r.queueLength
@@ -395,6 +417,7 @@
       kv(holder, 'State', badge(d.state));
       kv(holder, 'Holder', el('span', { className: 'holder-name', text: h.requestedBy.name }));
       kv(holder, 'Reason', h.reason ? el('span', { text: h.reason }) : el('span', { className: 'muted', text: '—' }));
+      kv(holder, 'From', metadataView(h.metadata) || el('span', { className: 'muted', text: '—' }));
       kv(holder, 'Since', el('span', null, [time(h.since), ' (', el('span', { 'data-since': h.since, text: duration(secondsSince(h.since)) }), ')']));
       kv(holder, 'Lease ends', el('span', null, [time(h.leaseExpiresAt), ' (in ', el('span', { className: 'countdown', 'data-until': h.leaseExpiresAt, text: duration(secondsUntil(h.leaseExpiresAt)) }), ')']));
       kv(holder, 'Lease', el('span', { text: duration(h.leaseDurationSeconds) + (h.renewedAt ? ', renewed' : '') }));
@@ -411,6 +434,7 @@
         el('span', { className: 'waiter-name', text: w.requestedBy.name }),
         el('span', { className: 'muted small' }, [' waiting ', el('span', { 'data-since': w.since, text: duration(secondsSince(w.since)) })]),
         w.reason ? el('div', { className: 'reason', text: w.reason }) : null,
+        metadataView(w.metadata),
       ]));
     });
     var events = $('events');
@@ -422,7 +446,7 @@
         el('td', null, [el('span', { className: 'event ' + e.type, text: e.type.replace('_', ' ') })]),
         el('td', { text: e.actor.name || '—' }),
         el('td', { className: 'mono', text: e.fencingToken === null ? '—' : String(e.fencingToken) }),
-        el('td', { className: 'reason', text: e.reason || '' }),
+        el('td', { className: 'reason' }, [e.reason || '', metadataView(e.metadata)]),
       ]));
     });
     $('events-more').hidden = !state.eventsCursor;

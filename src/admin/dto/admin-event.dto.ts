@@ -55,6 +55,8 @@ export class EventDto {
   @ApiProperty({ type: ActorDto }) actor: ActorDto;
   @ApiProperty({ type: Number, nullable: true }) fencingToken: number | null;
   @ApiProperty({ type: String, nullable: true, description: 'The requester\'s reason, or why the system acted' }) reason: string | null;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, description: "The ticket's metadata: where it came from (empty once the ticket is purged)" })
+  metadata: Record<string, string>;
   @ApiProperty({ format: 'date-time' }) at: string;
 }
 

@@ -71,6 +71,7 @@ export class HolderDto {
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) renewedAt: string | null;
   @ApiProperty() fencingToken: number;
   @ApiProperty({ type: String, nullable: true }) reason: string | null;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, description: 'Where the ticket came from (CI run URL, commit, ref, job…)' }) metadata: Record<string, string>;
   @ApiProperty({ enum: ['sfp', 'dapr', 'synchronize'] }) source: string;
 }
 
@@ -83,6 +84,7 @@ export class WaiterDto {
   @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'When it gives up its place' }) waitTimeoutAt: string | null;
   @ApiProperty() leaseDurationSeconds: number;
   @ApiProperty({ type: String, nullable: true }) reason: string | null;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, description: 'Where the ticket came from (CI run URL, commit, ref, job…)' }) metadata: Record<string, string>;
 }
 
 export class ResourceDto {

@@ -77,6 +77,7 @@ function apply(state: m.StoreState, op: Op, now: number, sent: string[], n: numb
         owner: op.try ? (op.owner ?? 'o1') : op.owner,
         source: op.try ? 'dapr' : 'sfp',
         reason: null,
+        metadata: null,
         leaseSeconds: op.lease,
         waitSeconds: op.wait,
         idempotencyKey: null,

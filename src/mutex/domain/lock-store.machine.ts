@@ -1,4 +1,4 @@
-import type { ReleaseReason, TicketSource, TicketStatus } from './ticket';
+import type { ReleaseReason, TicketMetadata, TicketSource, TicketStatus } from './ticket';
 
 /**
  * The lock rules as a pure state machine: (state, operation, now) → (new state, answer, effects).
@@ -45,6 +45,7 @@ export interface TicketRow {
   readonly owner: string | null;
   readonly source: TicketSource;
   readonly reason: string | null;
+  readonly metadata: TicketMetadata | null;
   readonly leaseDurationSeconds: number;
   readonly waitDeadline: Millis | null;
   readonly idempotencyKey: string | null;
@@ -114,6 +115,7 @@ export interface QueueRequest {
   readonly owner: string | null;
   readonly source: TicketSource;
   readonly reason: string | null;
+  readonly metadata: TicketMetadata | null;
   readonly leaseSeconds: number;
   readonly waitSeconds: number | null;
   readonly idempotencyKey: string | null;
@@ -334,6 +336,7 @@ export function queueTicket(state: StoreState, req: QueueRequest, now: Millis): 
     owner: req.owner,
     source: req.source,
     reason: req.reason,
+    metadata: req.metadata,
     leaseDurationSeconds: req.leaseSeconds,
     // A wait limit never applies to a ticket that did not wait.
     waitDeadline: !free && req.waitSeconds !== null ? now + req.waitSeconds * 1000 : null,

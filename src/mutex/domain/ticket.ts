@@ -2,6 +2,7 @@
 export type TicketStatus = 'queued' | 'acquired' | 'released';
 export type ReleaseReason = 'released' | 'expired' | 'cleared' | 'cancelled' | 'timed_out';
 export type TicketSource = 'sfp' | 'dapr' | 'synchronize';
+export type TicketMetadata = Readonly<Record<string, string>>;
 
 export interface Ticket {
   id: string;
@@ -17,6 +18,8 @@ export interface Ticket {
   owner: string | null;
   source: TicketSource;
   reason: string | null;
+  /** Where it came from (a CI run's URL, commit, ref, job); empty when none was given. */
+  metadata: TicketMetadata;
   leaseDurationSeconds: number;
   waitDeadline: Date | null;
   idempotencyKey: string | null;
@@ -54,6 +57,7 @@ export function ticketFromRow(row: Record<string, any>): Ticket {
     owner: row.owner ?? null,
     source: row.source,
     reason: row.reason ?? null,
+    metadata: row.metadata ?? {},
     leaseDurationSeconds: row.lease_duration_seconds,
     waitDeadline: date(row.wait_deadline),
     idempotencyKey: row.idempotency_key ?? null,

@@ -3,6 +3,14 @@ import { Type } from 'class-transformer';
 import { IsInt, IsNumber, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { MAX_NAME_LENGTH } from '../../common/lock-name';
 import { IsDisplayText, IsLockName } from '../../common/lock-name.validator';
+import { IsTicketMetadata, METADATA_MAX_ENTRIES, METADATA_MAX_KEY_LENGTH, METADATA_MAX_VALUE_LENGTH } from './ticket-metadata.validator';
+
+const METADATA_EXAMPLE = {
+  ciUrl: 'https://github.com/flxbl-io/sf-core/actions/runs/123456789',
+  commit: '4f2a9c1e8b7d',
+  ref: 'refs/heads/main',
+  job: 'deploy-uat',
+};
 
 export class QueueLockDto {
   @ApiProperty({ example: 'flxbl-io/sf-core', minLength: 1, maxLength: MAX_NAME_LENGTH })
@@ -35,6 +43,17 @@ export class QueueLockDto {
   @Min(1)
   @Max(604_800)
   waitTimeoutSeconds?: number;
+
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: { type: 'string', maxLength: METADATA_MAX_VALUE_LENGTH },
+    maxProperties: METADATA_MAX_ENTRIES,
+    example: METADATA_EXAMPLE,
+    description: `Where the ticket came from, shown with it everywhere: at most ${METADATA_MAX_ENTRIES} printable string pairs, keys ≤ ${METADATA_MAX_KEY_LENGTH} and values ≤ ${METADATA_MAX_VALUE_LENGTH} characters`,
+  })
+  @IsOptional()
+  @IsTicketMetadata()
+  metadata?: Record<string, string>;
 }
 
 export class RenewLockDto {
@@ -77,6 +96,8 @@ export class TicketDto {
   @ApiProperty({ type: Number, nullable: true, description: 'Strictly increasing per lock with every grant' }) fencingToken: number | null;
   @ApiProperty({ type: RequesterDto }) requestedBy: RequesterDto;
   @ApiProperty({ type: String, nullable: true }) reason: string | null;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, example: METADATA_EXAMPLE, description: 'Where the ticket came from; empty when none was given' })
+  metadata: Record<string, string>;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) waitTimeoutAt: string | null;
   @ApiProperty({ enum: ['released', 'expired', 'cleared', 'cancelled', 'timed_out'], nullable: true }) releaseReason: string | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) releasedAt: string | null;

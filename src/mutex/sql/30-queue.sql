@@ -8,17 +8,18 @@
 -- that did not wait.
 CREATE OR REPLACE FUNCTION mutex_insert_ticket(
   l locks, p_granted boolean, p_ticket_id uuid, p_requester_id uuid, p_requester_name text, p_owner text,
-  p_source text, p_reason text, p_lease_seconds integer, p_wait_seconds integer, p_idempotency_key text, p_now timestamptz
+  p_source text, p_reason text, p_metadata jsonb, p_lease_seconds integer, p_wait_seconds integer,
+  p_idempotency_key text, p_now timestamptz
 ) RETURNS tickets
 LANGUAGE plpgsql AS $$
 DECLARE
   t tickets;
 BEGIN
-  INSERT INTO tickets (id, lock_id, ordinal, status, requester_id, requester_name, owner, source, reason,
+  INSERT INTO tickets (id, lock_id, ordinal, status, requester_id, requester_name, owner, source, reason, metadata,
          lease_duration_seconds, wait_deadline, idempotency_key, lease_start, lease_expires_at,
          fencing_token, created_at, updated_at)
   VALUES (p_ticket_id, l.id, l.enqueued + 1, CASE WHEN p_granted THEN 'acquired' ELSE 'queued' END::ticket_status,
-         p_requester_id, p_requester_name, p_owner, p_source, p_reason, p_lease_seconds,
+         p_requester_id, p_requester_name, p_owner, p_source, p_reason, p_metadata, p_lease_seconds,
          CASE WHEN NOT p_granted THEN p_now + make_interval(secs => p_wait_seconds) END,
          p_idempotency_key,
          CASE WHEN p_granted THEN p_now END,
@@ -32,11 +33,12 @@ END $$;
 
 -- Queues a ticket on (p_repository, p_resource), creating the lock on first use.
 -- p_try: a try-lock. p_idempotency_key: a retried request finds the ticket of its first try.
+-- p_metadata: string pairs saying where the ticket came from (a CI run), or NULL.
 -- outcome: ok | busy (try-lock on a held or queued lock) | replayed | idempotency_mismatch
 CREATE OR REPLACE FUNCTION mutex_queue_ticket(
   p_repository text, p_resource text, p_ticket_id uuid, p_requester_id uuid, p_requester_name text,
   p_owner text, p_source text, p_reason text, p_lease_seconds integer, p_wait_seconds integer,
-  p_idempotency_key text, p_try boolean, p_now timestamptz DEFAULT NULL
+  p_idempotency_key text, p_try boolean, p_metadata jsonb DEFAULT NULL, p_now timestamptz DEFAULT NULL
 ) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -77,11 +79,11 @@ BEGIN
 
   IF p_idempotency_key IS NULL THEN
     t := mutex_insert_ticket(l, v_free, p_ticket_id, p_requester_id, p_requester_name, p_owner, p_source, p_reason,
-                             p_lease_seconds, p_wait_seconds, NULL, v_now);
+                             p_metadata, p_lease_seconds, p_wait_seconds, NULL, v_now);
   ELSE
     BEGIN -- a subtransaction only when a key can collide (the same key, sent twice at once)
       t := mutex_insert_ticket(l, v_free, p_ticket_id, p_requester_id, p_requester_name, p_owner, p_source, p_reason,
-                               p_lease_seconds, p_wait_seconds, p_idempotency_key, v_now);
+                               p_metadata, p_lease_seconds, p_wait_seconds, p_idempotency_key, v_now);
     EXCEPTION WHEN unique_violation THEN
       RETURN v_settled || '{"outcome": "idempotency_mismatch"}';
     END;

@@ -4,7 +4,7 @@
 
 -- One answer per operation, in order. Each operation is a JSON object naming its fields:
 --   {"op": "queue",   "repository", "resource", "ticketId", "requesterId", "requesterName", "owner",
---                     "source", "reason", "leaseSeconds", "waitSeconds", "idempotencyKey", "try"}
+--                     "source", "reason", "metadata", "leaseSeconds", "waitSeconds", "idempotencyKey", "try"}
 --   {"op": "release", "repository", "resource", "ticketId", "actorId", "actorName"}
 --   {"op": "settle",  "repository", "resource", "ticketId"}   (mutex_settle_ticket: a status read)
 -- and may carry "now". Every operation still runs under its own lock's row lock. The locks that
@@ -45,7 +45,7 @@ BEGIN
           p_requester_id => (op->>'requesterId')::uuid, p_requester_name => op->>'requesterName', p_owner => op->>'owner',
           p_source => op->>'source', p_reason => op->>'reason', p_lease_seconds => (op->>'leaseSeconds')::integer,
           p_wait_seconds => (op->>'waitSeconds')::integer, p_idempotency_key => op->>'idempotencyKey',
-          p_try => (op->>'try')::boolean, p_now => (op->>'now')::timestamptz);
+          p_try => (op->>'try')::boolean, p_metadata => nullif(op->'metadata', 'null'), p_now => (op->>'now')::timestamptz);
       WHEN 'release' THEN
         RETURN NEXT mutex_release_ticket(
           p_ticket_id => (op->>'ticketId')::uuid, p_repository => op->>'repository', p_resource => op->>'resource',
