@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { isatty } from 'node:tty';
 import {
+  endTicket,
   formatDuration,
   LeaseKeeper,
   LeaseLoss,
@@ -16,7 +17,7 @@ import { CommandSupervisor } from './command-supervisor';
 import { Connection, QueueSettings } from './cli-options';
 import { EXIT, signalExitCode } from './exit-codes';
 import { ProgressReporter } from './progress-reporter';
-import { endTicket, queueBody } from './ticket-session';
+import { queueBody } from './ticket-session';
 
 export interface RunSettings {
   connection: Connection;
@@ -62,7 +63,7 @@ export async function runCommand(s: RunSettings, client: SfpClient): Promise<num
       if (!state.received) throw err;
       // The queue call may have reached the server: find that ticket by its key and leave.
       const queued = await client.queue(body, key, { retryUntil: Date.now() + 5_000 }).catch(() => null);
-      if (queued) await endTicket(client, lock, queued.id, out);
+      if (queued) await endTicket(client, lock, queued.id, (m) => out.warn(m));
       return signalExitCode(state.received);
     }
 
@@ -78,12 +79,12 @@ export async function runCommand(s: RunSettings, client: SfpClient): Promise<num
       } catch (err) {
         out.clear();
         if (state.received) {
-          await endTicket(client, lock, ticket.id, out);
+          await endTicket(client, lock, ticket.id, (m) => out.warn(m));
           out.info(`left the queue (${state.received})`);
           return signalExitCode(state.received);
         }
         if (err instanceof WaitTimeoutError) {
-          await endTicket(client, lock, ticket.id, out);
+          await endTicket(client, lock, ticket.id, (m) => out.warn(m));
           out.warn(`gave up waiting for ${lockName(lock)} after ${formatDuration(err.waitedMs)} (--wait-timeout); the command did not run`);
           return EXIT.TEMPFAIL;
         }
@@ -120,7 +121,7 @@ export async function runCommand(s: RunSettings, client: SfpClient): Promise<num
 
     // 4. Release; a release that finds the ticket ended means the lease ran out under the command.
     if (!state.lost) state.lost = await releaseTicket(client, s, ticket, out, Date.now() - heldSince);
-    else if (state.lost.kind === 'unreachable') await endTicket(client, lock, ticket.id, out); // in case the server is back
+    else if (state.lost.kind === 'unreachable') await endTicket(client, lock, ticket.id, (m) => out.warn(m)); // in case the server is back
 
     if (state.received) return signalExitCode(state.received);
     if (state.lost) return state.lost.kind === 'refused' ? EXIT.KEY_REFUSED : EXIT.LEASE_LOST;

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { formatDuration, lockName, LockRef, SfpClient, SfpHttpError, Ticket, TicketEndedError, waitForGrant, WaitTimeoutError } from '@queue-mutex/client';
+import { endTicket, formatDuration, lockName, LockRef, SfpClient, SfpHttpError, Ticket, TicketEndedError, waitForGrant, WaitTimeoutError } from '@queue-mutex/client';
 import { Connection, QueueSettings } from './cli-options';
 import { CliExit, EXIT, signalExitCode } from './exit-codes';
 import { ProgressReporter } from './progress-reporter';
-import { endTicket, queueBody } from './ticket-session';
+import { queueBody } from './ticket-session';
 import { describeTicket, ticketTable } from './ticket-table';
 
 export interface Output {
@@ -37,12 +37,12 @@ export async function lockCommand(client: SfpClient, conn: Connection, q: QueueS
     } catch (err) {
       progress.clear();
       if (interrupt.signal.aborted) {
-        await endTicket(client, q.lock, ticket.id, progress);
+        await endTicket(client, q.lock, ticket.id, (m) => progress.warn(m));
         progress.info('left the queue');
         return signalExitCode(interrupt.signal.reason as NodeJS.Signals);
       }
       if (err instanceof WaitTimeoutError) {
-        await endTicket(client, q.lock, ticket.id, progress);
+        await endTicket(client, q.lock, ticket.id, (m) => progress.warn(m));
         throw new CliExit(EXIT.TEMPFAIL, `gave up waiting for ${lockName(q.lock)} after ${formatDuration(err.waitedMs)} (--wait-timeout); left the queue`);
       }
       if (err instanceof TicketEndedError) throw new CliExit(EXIT.TEMPFAIL, err.message);

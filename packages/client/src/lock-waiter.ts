@@ -63,6 +63,8 @@ export async function waitForGrant(client: SfpClient, lock: LockRef, ticket: Tic
   let unreachable: string | null = null;
   for (;;) {
     if (current.status === 'acquired') return current;
+    // Timed out on the server (the wait limit sent with the ticket) or here: the same outcome.
+    if (current.status === 'released' && current.releaseReason === 'timed_out') throw new WaitTimeoutError(Date.now() - started);
     if (current.status === 'released') throw ended(current.releaseReason);
     const now = Date.now();
     if (opts.deadline !== undefined && now >= opts.deadline) throw new WaitTimeoutError(now - started);
@@ -89,7 +91,9 @@ export async function waitForGrant(client: SfpClient, lock: LockRef, ticket: Tic
         unreachable = err.message;
         continue;
       }
-      if (err instanceof SfpHttpError && err.status === 409) throw ended(err.releaseReason);
+      if (err instanceof SfpHttpError && err.status === 409) {
+        throw err.releaseReason === 'timed_out' ? new WaitTimeoutError(Date.now() - started) : ended(err.releaseReason);
+      }
       if (err instanceof SfpHttpError && err.status === 404) throw new TicketEndedError('not_found', 'the ticket no longer exists');
       throw err;
     }
@@ -98,7 +102,6 @@ export async function waitForGrant(client: SfpClient, lock: LockRef, ticket: Tic
 
 function ended(reason: ReleaseReason | null): TicketEndedError {
   const why: Record<string, string> = {
-    timed_out: 'it waited longer than its wait limit',
     cleared: 'an owner cleared the lock',
     cancelled: 'it left the queue',
     expired: 'its lease was granted and expired before it was used',
@@ -116,5 +119,19 @@ async function holderAndQueue(client: SfpClient, lock: LockRef, signal?: AbortSi
     if (err instanceof SfpHttpError && (err.status === 401 || err.status === 403)) throw err;
     if (signal?.aborted) throw signal.reason;
     return null;
+  }
+}
+
+/**
+ * Leaves the queue (the ticket becomes `cancelled`), or releases the ticket if it was granted
+ * meanwhile; one that had ended already is left as it is. Failures are told, not thrown: the
+ * lease ends by itself.
+ */
+export async function endTicket(client: SfpClient, lock: LockRef, ticketId: string, warn: (message: string) => void): Promise<void> {
+  try {
+    await client.release(lock, ticketId, { retryUntil: Date.now() + 10_000 });
+  } catch (err) {
+    if (err instanceof SfpHttpError && err.status === 409) return;
+    warn(`could not end ticket ${ticketId}: ${(err as Error).message}`);
   }
 }

@@ -42,6 +42,8 @@ export interface SfpClientOptions {
   /** Longest time one attempt may take, on top of a long-poll's own wait. */
   attemptTimeoutMs?: number;
   userAgent?: string;
+  /** Server clock minus local clock, as another client measured it (until an answer tells). */
+  clockOffsetMs?: number;
 }
 
 /** The server answered, and not with success: `status` and the server's `message`. */
@@ -92,11 +94,12 @@ export class SfpClient {
   private readonly retryForMs: number;
   private readonly attemptTimeoutMs: number;
   /** Server clock minus local clock, from the last answer's Date header (±1 s). */
-  private clockOffsetMs = 0;
+  private clockOffsetMs: number;
 
   constructor(readonly options: SfpClientOptions) {
     this.retryForMs = options.retryForMs ?? 30_000;
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 30_000;
+    this.clockOffsetMs = options.clockOffsetMs ?? 0;
     this.api = createClient<paths>({
       baseUrl: options.url.replace(/\/+$/, ''),
       headers: {
@@ -113,6 +116,11 @@ export class SfpClient {
   /** The server's clock now, as far as the last answer told (to read its lease times). */
   serverNow(): number {
     return Date.now() + this.clockOffsetMs;
+  }
+
+  /** Server clock minus local clock, from the last answer. */
+  get clockOffset(): number {
+    return this.clockOffsetMs;
   }
 
   /** Queues a ticket. With the same `idempotencyKey` a retried call returns the same ticket. */
