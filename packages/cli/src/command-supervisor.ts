@@ -50,10 +50,14 @@ export class CommandSupervisor {
     this.send(signal);
   }
 
-  /** SIGTERM now, SIGKILL after `graceMs` if it is still running. */
-  terminate(graceMs: number): void {
+  /** SIGTERM now, SIGKILL after `graceMs` if it is still running (`onKill` tells when). */
+  terminate(graceMs: number, onKill?: () => void): void {
     this.send('SIGTERM');
-    this.killTimer ??= setTimeout(() => this.send('SIGKILL'), graceMs);
+    this.killTimer ??= setTimeout(() => {
+      if (this.done) return;
+      onKill?.();
+      this.send('SIGKILL');
+    }, graceMs);
   }
 
   private send(signal: NodeJS.Signals): void {

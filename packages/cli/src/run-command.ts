@@ -112,7 +112,7 @@ export async function runCommand(s: RunSettings, client: SfpClient): Promise<num
       onLost: (loss) => {
         state.lost = loss;
         out.warn(`lease lost on ${lockName(lock)}: ${loss.message}; stopping the command (SIGTERM, SIGKILL after ${formatDuration(s.killGraceSeconds * 1_000)})`);
-        supervisor.terminate(s.killGraceSeconds * 1_000);
+        supervisor.terminate(s.killGraceSeconds * 1_000, () => out.warn(`the command is still running after ${formatDuration(s.killGraceSeconds * 1_000)}: SIGKILL`));
       },
     }).start();
     const outcome = await supervisor.exited;
