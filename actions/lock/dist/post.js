@@ -717,9 +717,6 @@ function getState(name) {
 function info(message) {
   process.stdout.write(`${message}${import_node_os.EOL}`);
 }
-function warning(message) {
-  process.stdout.write(`::warning::${escapeData(message)}${import_node_os.EOL}`);
-}
 function error(message) {
   process.stdout.write(`::error::${escapeData(message)}${import_node_os.EOL}`);
 }
@@ -787,27 +784,24 @@ runStep(async () => {
   const s = readSettings();
   mask(s.token);
   const acquired = getState(STATE.acquired) === "true";
+  const client = clientFor(s);
+  const released = await client.release(s.lock, ticketId).catch((err) => err);
   const renewerPid = Number(getState(STATE.renewerPid));
   if (renewerPid > 0) await stopRenewer(renewerPid);
-  const events = renewerEvents(getState(STATE.renewerLog));
-  const lost = events.find((e) => e.event === "lost");
-  const renewals = events.filter((e) => e.event === "renewed").length;
-  const client = clientFor(s);
-  try {
-    const ticket = await client.release(s.lock, ticketId);
-    const held = ticket.leaseStart ? ` after holding it ${formatDuration(Date.parse(ticket.releasedAt ?? "") - Date.parse(ticket.leaseStart))}, ${renewals} renewal(s)` : "";
+  if (!(released instanceof Error)) {
+    const held = released.leaseStart ? ` after holding it ${formatDuration(Date.parse(released.releasedAt ?? "") - Date.parse(released.leaseStart))}` : "";
     info(acquired ? `Released ${lockName(s.lock)}${held}.` : `Left the queue for ${lockName(s.lock)} (ticket ${ticketId}).`);
-  } catch (err) {
-    if (!(err instanceof SfpHttpError && err.status === 409)) throw failure(err);
-    if (!acquired) {
-      info(`Ticket ${ticketId} had already ended (${err.releaseReason}).`);
-      return;
-    }
-    throw new ActionFailure(
-      `the lease on ${lockName(s.lock)} was lost while the job ran (${err.releaseReason})${lost?.message ? `: ${lost.message}` : ""}; later steps ran without the lock`
-    );
+    return;
   }
-  if (lost) warning(`the renewer reported: ${lost.message}`);
+  if (!(released instanceof SfpHttpError && released.status === 409)) throw failure(released);
+  if (!acquired) {
+    info(`Ticket ${ticketId} had already ended (${released.releaseReason}).`);
+    return;
+  }
+  const lost = renewerEvents(getState(STATE.renewerLog)).find((e) => e.event === "lost");
+  throw new ActionFailure(
+    `the lease on ${lockName(s.lock)} was lost while the job ran (${released.releaseReason})${lost?.message ? `: ${lost.message}` : ""}; later steps ran without the lock`
+  );
 });
 async function stopRenewer(pid) {
   const cmdline = `/proc/${pid}/cmdline`;

@@ -817,7 +817,7 @@ function renewerLine(event) {
 }
 
 // src/renewer.ts
-var JOB_CHECK_MS = 5e3;
+var JOB_CHECK_MS = 2e3;
 async function renew() {
   const s = readSettings();
   const ticket = JSON.parse(process.env[RENEWER_ENV.ticket] ?? "");

@@ -1,13 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { formatDuration, lockName, SfpHttpError } from '@queue-mutex/client';
-import { ActionFailure, getState, info, mask, runStep, warning } from './action-runtime';
+import { formatDuration, lockName, SfpHttpError, Ticket } from '@queue-mutex/client';
+import { ActionFailure, getState, info, mask, runStep } from './action-runtime';
 import { clientFor, failure, readSettings, STATE } from './action-settings';
 import { RenewerEvent } from './renewer-protocol';
 
 /**
- * The post step, run after the job's steps whatever their outcome (post-if: always()): stops the
- * renewer, then releases the lock, or leaves the queue if main never got it. A lease lost while
- * the job ran fails this step, so the job shows it.
+ * The post step, run after the job's steps whatever their outcome (post-if: always()): releases
+ * the lock, or leaves the queue if main never got it, and stops the renewer. A lease lost while
+ * the job ran fails this step, so the job shows it, with the renewer's account of it.
  */
 runStep(async () => {
   const ticketId = getState(STATE.ticket);
@@ -18,29 +18,27 @@ runStep(async () => {
   const s = readSettings();
   mask(s.token);
   const acquired = getState(STATE.acquired) === 'true';
+  // Release first, the renewer still renewing: stopping it first could let a short lease run out in between.
+  const client = clientFor(s);
+  const released: Ticket | Error = await client.release(s.lock, ticketId).catch((err: Error) => err);
   const renewerPid = Number(getState(STATE.renewerPid));
   if (renewerPid > 0) await stopRenewer(renewerPid);
-  const events = renewerEvents(getState(STATE.renewerLog));
-  const lost = events.find((e) => e.event === 'lost');
-  const renewals = events.filter((e) => e.event === 'renewed').length;
 
-  const client = clientFor(s);
-  try {
-    const ticket = await client.release(s.lock, ticketId);
-    const held = ticket.leaseStart ? ` after holding it ${formatDuration(Date.parse(ticket.releasedAt ?? '') - Date.parse(ticket.leaseStart))}, ${renewals} renewal(s)` : '';
+  if (!(released instanceof Error)) {
+    const held = released.leaseStart ? ` after holding it ${formatDuration(Date.parse(released.releasedAt ?? '') - Date.parse(released.leaseStart))}` : '';
     info(acquired ? `Released ${lockName(s.lock)}${held}.` : `Left the queue for ${lockName(s.lock)} (ticket ${ticketId}).`);
-  } catch (err) {
-    if (!(err instanceof SfpHttpError && err.status === 409)) throw failure(err);
-    if (!acquired) {
-      info(`Ticket ${ticketId} had already ended (${err.releaseReason}).`);
-      return;
-    }
-    throw new ActionFailure(
-      `the lease on ${lockName(s.lock)} was lost while the job ran (${err.releaseReason})${lost?.message ? `: ${lost.message}` : ''}; ` +
-        'later steps ran without the lock',
-    );
+    return;
   }
-  if (lost) warning(`the renewer reported: ${lost.message}`);
+  if (!(released instanceof SfpHttpError && released.status === 409)) throw failure(released);
+  if (!acquired) {
+    info(`Ticket ${ticketId} had already ended (${released.releaseReason}).`);
+    return;
+  }
+  const lost = renewerEvents(getState(STATE.renewerLog)).find((e) => e.event === 'lost');
+  throw new ActionFailure(
+    `the lease on ${lockName(s.lock)} was lost while the job ran (${released.releaseReason})${lost?.message ? `: ${lost.message}` : ''}; ` +
+      'later steps ran without the lock',
+  );
 });
 
 /** SIGTERM, and wait for it to go (SIGKILL after 5 s); only if the pid is still the renewer. */

@@ -3,7 +3,7 @@ import { clientFor, readSettings } from './action-settings';
 import { RENEWER_ENV, RenewerEvent, renewerLine } from './renewer-protocol';
 
 /** How often the renewer checks that the job it serves still runs. */
-const JOB_CHECK_MS = 5_000;
+const JOB_CHECK_MS = 2_000;
 
 /**
  * The detached process main leaves behind: renews the lease for the rest of the job. It stops on
