@@ -1,37 +1,16 @@
-import { randomUUID } from 'node:crypto';
 import { isatty } from 'node:tty';
-import {
-  endTicket,
-  formatDuration,
-  LeaseKeeper,
-  LeaseLoss,
-  lockName,
-  SfpClient,
-  SfpHttpError,
-  Ticket,
-  TicketEndedError,
-  waitForGrant,
-  WaitTimeoutError,
-} from '@queue-mutex/client';
+import { endTicket, formatDuration, LeaseKeeper, LeaseLoss, lockName, SfpClient, SfpHttpError, Ticket } from '@queue-mutex/client';
 import { CommandSupervisor } from './command-supervisor';
 import { Connection, QueueSettings } from './cli-options';
 import { EXIT, signalExitCode } from './exit-codes';
 import { ProgressReporter } from './progress-reporter';
-import { queueBody } from './ticket-session';
+import { queueAndWait, SIGNALS } from './ticket-session';
 
 export interface RunSettings {
   connection: Connection;
   queue: QueueSettings;
   killGraceSeconds: number;
   command: string[];
-}
-
-const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-
-class Interrupted extends Error {
-  constructor(readonly signal: NodeJS.Signals) {
-    super(`interrupted by ${signal}`);
-  }
 }
 
 /**
@@ -48,54 +27,15 @@ export async function runCommand(s: RunSettings, client: SfpClient): Promise<num
   const onSignal = (signal: NodeJS.Signals) => {
     state.received ??= signal;
     if (state.supervisor) state.supervisor.forward(signal);
-    else interrupt.abort(new Interrupted(signal));
+    else interrupt.abort(signal);
   };
   for (const signal of SIGNALS) process.on(signal, onSignal);
   try {
-    // 1. Queue. Its retries carry one Idempotency-Key, so they never queue twice.
-    const body = queueBody(s.queue);
-    const key = s.queue.idempotencyKey ?? `queue-mutex-run-${randomUUID()}`;
+    // 1. Queue and wait for the grant.
     const started = Date.now();
-    let ticket: Ticket;
-    try {
-      ticket = await client.queue(body, key, { signal: interrupt.signal });
-    } catch (err) {
-      if (!state.received) throw err;
-      // The queue call may have reached the server: find that ticket by its key and leave.
-      const queued = await client.queue(body, key, { retryUntil: Date.now() + 5_000 }).catch(() => null);
-      if (queued) await endTicket(client, lock, queued.id, (m) => out.warn(m));
-      return signalExitCode(state.received);
-    }
-
-    // 2. Wait for the grant.
-    if (ticket.status !== 'acquired') {
-      out.info(`queued for ${lockName(lock)} (ticket ${ticket.id})`);
-      try {
-        ticket = await waitForGrant(client, lock, ticket, {
-          deadline: s.queue.waitTimeoutSeconds === null ? undefined : started + s.queue.waitTimeoutSeconds * 1_000,
-          signal: interrupt.signal,
-          onStatus: (status) => out.waiting(status),
-        });
-      } catch (err) {
-        out.clear();
-        if (state.received) {
-          await endTicket(client, lock, ticket.id, (m) => out.warn(m));
-          out.info(`left the queue (${state.received})`);
-          return signalExitCode(state.received);
-        }
-        if (err instanceof WaitTimeoutError) {
-          await endTicket(client, lock, ticket.id, (m) => out.warn(m));
-          out.warn(`gave up waiting for ${lockName(lock)} after ${formatDuration(err.waitedMs)} (--wait-timeout); the command did not run`);
-          return EXIT.TEMPFAIL;
-        }
-        if (err instanceof TicketEndedError) {
-          out.warn(`${err.message}; the command did not run`);
-          return EXIT.TEMPFAIL;
-        }
-        throw err;
-      }
-      out.clear();
-    }
+    const queued = await queueAndWait(client, s.queue, true, interrupt.signal, out);
+    if ('exitCode' in queued) return queued.exitCode;
+    const { ticket } = queued;
     if (state.received) {
       await releaseTicket(client, s, ticket, out);
       return signalExitCode(state.received);
@@ -105,7 +45,7 @@ export async function runCommand(s: RunSettings, client: SfpClient): Promise<num
         `running ${s.command[0]}`,
     );
 
-    // 3. Hold: run the command, renewing the lease until it exits.
+    // 2. Hold: run the command, renewing the lease until it exits.
     const heldSince = Date.now();
     const supervisor = (state.supervisor = new CommandSupervisor(s.command, commandEnv(ticket), isatty(0)));
     const keeper = new LeaseKeeper(client, lock, ticket, {
@@ -119,7 +59,7 @@ export async function runCommand(s: RunSettings, client: SfpClient): Promise<num
     await keeper.stop();
     if (outcome.error) out.warn(`cannot run '${s.command[0]}': ${outcome.error.code === 'ENOENT' ? 'command not found' : outcome.error.message}`);
 
-    // 4. Release; a release that finds the ticket ended means the lease ran out under the command.
+    // 3. Release; a release that finds the ticket ended means the lease ran out under the command.
     if (!state.lost) state.lost = await releaseTicket(client, s, ticket, out, Date.now() - heldSince);
     else if (state.lost.kind === 'unreachable') await endTicket(client, lock, ticket.id, (m) => out.warn(m)); // in case the server is back
 

@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import { endTicket, formatDuration, lockName, LockRef, SfpClient, SfpHttpError, Ticket, TicketEndedError, waitForGrant, WaitTimeoutError } from '@queue-mutex/client';
+import { lockName, LockRef, SfpClient, SfpHttpError, Ticket } from '@queue-mutex/client';
 import { Connection, QueueSettings } from './cli-options';
-import { CliExit, EXIT, signalExitCode } from './exit-codes';
+import { CliExit, EXIT } from './exit-codes';
 import { ProgressReporter } from './progress-reporter';
-import { queueBody } from './ticket-session';
+import { queueAndWait, SIGNALS } from './ticket-session';
 import { describeTicket, ticketTable } from './ticket-table';
 
 export interface Output {
@@ -15,46 +14,21 @@ function print(out: Output, ticket: Ticket | Ticket[], text: string): void {
   out.stdout.write(out.json ? `${JSON.stringify(ticket, null, 2)}\n` : text);
 }
 
-/** `lock`: queue; with --wait, wait for the grant. Prints the ticket id (or the ticket). */
+/** `lock`: queue; with --wait, wait for the grant (a signal leaves the queue). Prints the ticket id (or the ticket). */
 export async function lockCommand(client: SfpClient, conn: Connection, q: QueueSettings, wait: boolean, out: Output): Promise<number> {
   const progress = new ProgressReporter(process.stderr, client, conn.quiet);
-  const key = q.idempotencyKey ?? `queue-mutex-lock-${randomUUID()}`;
-  const started = Date.now();
-  let ticket = await client.queue(queueBody(q), key);
-  if (wait && ticket.status === 'queued') {
-    // A signal while waiting leaves the queue, as `run` does.
-    const interrupt = new AbortController();
-    const onSignal = (signal: NodeJS.Signals) => interrupt.abort(signal);
-    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-    for (const s of signals) process.on(s, onSignal);
-    try {
-      progress.info(`queued for ${lockName(q.lock)} (ticket ${ticket.id})`);
-      ticket = await waitForGrant(client, q.lock, ticket, {
-        deadline: q.waitTimeoutSeconds === null ? undefined : started + q.waitTimeoutSeconds * 1_000,
-        signal: interrupt.signal,
-        onStatus: (status) => progress.waiting(status),
-      });
-    } catch (err) {
-      progress.clear();
-      if (interrupt.signal.aborted) {
-        await endTicket(client, q.lock, ticket.id, (m) => progress.warn(m));
-        progress.info('left the queue');
-        return signalExitCode(interrupt.signal.reason as NodeJS.Signals);
-      }
-      if (err instanceof WaitTimeoutError) {
-        await endTicket(client, q.lock, ticket.id, (m) => progress.warn(m));
-        throw new CliExit(EXIT.TEMPFAIL, `gave up waiting for ${lockName(q.lock)} after ${formatDuration(err.waitedMs)} (--wait-timeout); left the queue`);
-      }
-      if (err instanceof TicketEndedError) throw new CliExit(EXIT.TEMPFAIL, err.message);
-      throw err;
-    } finally {
-      progress.clear();
-      for (const s of signals) process.off(s, onSignal);
-    }
+  const interrupt = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => interrupt.abort(signal);
+  for (const s of SIGNALS) process.on(s, onSignal);
+  try {
+    const queued = await queueAndWait(client, q, wait, interrupt.signal, progress);
+    if ('exitCode' in queued) return queued.exitCode;
+    progress.info(describeTicket(queued.ticket, client));
+    print(out, queued.ticket, `${queued.ticket.id}\n`);
+    return EXIT.OK;
+  } finally {
+    for (const s of SIGNALS) process.off(s, onSignal);
   }
-  progress.info(describeTicket(ticket, client));
-  print(out, ticket, `${ticket.id}\n`);
-  return EXIT.OK;
 }
 
 /** `unlock`: release, or leave the queue. 76 if it had already ended. */
