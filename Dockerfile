@@ -5,7 +5,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
 COPY migrations ./migrations
-RUN npm run build && npm prune --omit=dev
+# The image serves the API only: the pipeline client packages (npm workspaces) are not copied or built.
+RUN npm run build:server && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production

@@ -4,13 +4,18 @@ const tsJest = ['ts-jest', { isolatedModules: true, diagnostics: false }];
 const esmJs = ['ts-jest', { isolatedModules: true, diagnostics: false, tsconfig: { allowJs: true, module: 'commonjs', target: 'es2022' } }];
 const transform = { '^.+\\.ts$': tsJest, '/node_modules/.+/content-disposition/.+\\.js$': esmJs };
 const transformIgnorePatterns = ['^(?!.*/node_modules/content-disposition/).*/node_modules/'];
+// The pipeline client's packages are tested from their sources, built or not.
+const moduleNameMapper = { '^@queue-mutex/client$': '<rootDir>/packages/client/src/index.ts' };
+const testPathIgnorePatterns = ['/node_modules/', '/dist/'];
 module.exports = {
   projects: [
     {
       displayName: 'unit',
       testEnvironment: 'node',
-      roots: ['<rootDir>/src'],
+      roots: ['<rootDir>/src', '<rootDir>/packages', '<rootDir>/actions'],
       testMatch: ['**/*.spec.ts'],
+      testPathIgnorePatterns,
+      moduleNameMapper,
       transform,
       transformIgnorePatterns,
     },
