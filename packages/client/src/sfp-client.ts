@@ -3,15 +3,12 @@ import type { components, paths } from './generated/api-schema';
 
 type Schemas = components['schemas'];
 
-/**
- * Where a ticket came from (CI run URL, commit, ref, job...). The service stores and returns it;
- * the extra field goes once the served document describes it.
- */
+/** Where a ticket came from (CI run URL, commit, ref, job...). */
 export type TicketMetadata = Record<string, string>;
-export type Ticket = Schemas['TicketDto'] & { metadata?: TicketMetadata | null };
-export type QueueRequest = Schemas['QueueLockDto'] & { metadata?: TicketMetadata };
-export type AcquireResult = Omit<Schemas['AcquireResultDto'], 'ticket'> & { ticket: Ticket };
-export type ClearResult = Omit<Schemas['ClearResultDto'], 'tickets'> & { tickets: Ticket[] };
+export type Ticket = Schemas['TicketDto'];
+export type QueueRequest = Schemas['QueueLockDto'];
+export type AcquireResult = Schemas['AcquireResultDto'];
+export type ClearResult = Schemas['ClearResultDto'];
 export type ReleaseReason = NonNullable<Ticket['releaseReason']>;
 
 /** One lock: a resource inside a repository. */

@@ -759,6 +759,10 @@ export interface components {
             fencingToken: number | null;
             /** @description Increasing with time; the cursor */
             id: number;
+            /** @description The ticket's metadata: where it came from (empty once the ticket is purged) */
+            metadata: {
+                [key: string]: string;
+            };
             /** @description The requester's reason, or why the system acted */
             reason: string | null;
             repository: string;
@@ -784,6 +788,10 @@ export interface components {
             leaseExpiresAt: string;
             /** @description Seconds until the lease ends (negative when overdue) */
             leaseRemainingSeconds: number;
+            /** @description Where the ticket came from (CI run URL, commit, ref, job…) */
+            metadata: {
+                [key: string]: string;
+            };
             reason: string | null;
             /** Format: date-time */
             renewedAt: string | null;
@@ -841,6 +849,18 @@ export interface components {
              * @example 900
              */
             leaseDurationSeconds: number;
+            /**
+             * @description Where the ticket came from, shown with it everywhere: at most 16 printable string pairs, keys ≤ 64 and values ≤ 512 characters
+             * @example {
+             *       "ciUrl": "https://github.com/flxbl-io/sf-core/actions/runs/123456789",
+             *       "commit": "4f2a9c1e8b7d",
+             *       "ref": "refs/heads/main",
+             *       "job": "deploy-uat"
+             *     }
+             */
+            metadata?: {
+                [key: string]: string;
+            };
             /**
              * @description Shown to others
              * @example Deploying release 42
@@ -1011,6 +1031,18 @@ export interface components {
             leaseExpiresAt: string | null;
             /** Format: date-time */
             leaseStart: string | null;
+            /**
+             * @description Where the ticket came from; empty when none was given
+             * @example {
+             *       "ciUrl": "https://github.com/flxbl-io/sf-core/actions/runs/123456789",
+             *       "commit": "4f2a9c1e8b7d",
+             *       "ref": "refs/heads/main",
+             *       "job": "deploy-uat"
+             *     }
+             */
+            metadata: {
+                [key: string]: string;
+            };
             /** @description 1 for the first waiter, 0 while acquired; absent once released */
             queuePosition?: number;
             reason: string | null;
@@ -1053,6 +1085,10 @@ export interface components {
         };
         WaiterDto: {
             leaseDurationSeconds: number;
+            /** @description Where the ticket came from (CI run URL, commit, ref, job…) */
+            metadata: {
+                [key: string]: string;
+            };
             /** @description 1 for the next in line */
             position: number;
             reason: string | null;
@@ -1841,7 +1877,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Idempotency-Key reused for another lock, or with another lease, reason or wait limit */
+            /** @description Idempotency-Key reused for another lock, or with another lease, reason, wait limit or metadata */
             409: {
                 headers: {
                     [name: string]: unknown;
