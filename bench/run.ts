@@ -20,7 +20,7 @@ import { diffFunctionStats, pgDirectUncontended, pgFunctionStats, PgFunctionStat
 import { EtcdHandle, findEtcd, startEtcd } from './etcd';
 import { profileMarkdown, summarizeProfile } from './profile';
 import { checkSafety, LoadOptions, LoadResult, mergeResults, SafetyVerdict } from './runner';
-import { ROOT, ServiceHandle, startService } from './service';
+import { buildRef, ROOT, ServiceHandle, startService } from './service';
 import { cpuMsOfCommand, fmt, fmtInt, machineBusyMs, parentPid, processCpuMs, reapedChildrenCpuMs, summary } from './stats';
 import { ContendedResult, EtcdWorkloads, LatenessResult, ServiceWorkloads } from './workloads';
 
@@ -53,8 +53,12 @@ const VARIANT_ENV: Record<string, string> = Object.fromEntries(
     .filter(Boolean)
     .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
 );
-const VARIANT = VARIANT_ABLATE !== '' || Object.keys(VARIANT_ENV).length > 0;
-const VARIANT_NAME = [VARIANT_ABLATE && `without ${VARIANT_ABLATE}`, ...Object.entries(VARIANT_ENV).map(([k, v]) => `${k}=${v}`)].filter(Boolean).join(', ');
+/** A/B: a second service built from another commit (e.g. main before a change), run interleaved with this one. */
+const VARIANT_REF = process.env.BENCH_VARIANT_REF ?? '';
+const VARIANT = VARIANT_ABLATE !== '' || Object.keys(VARIANT_ENV).length > 0 || VARIANT_REF !== '';
+const VARIANT_NAME = [VARIANT_REF && `build of ${VARIANT_REF}`, VARIANT_ABLATE && `without ${VARIANT_ABLATE}`, ...Object.entries(VARIANT_ENV).map(([k, v]) => `${k}=${v}`)]
+  .filter(Boolean)
+  .join(', ');
 
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
 
@@ -141,6 +145,7 @@ async function main(): Promise<void> {
       variant = await startService(RESULTS, log, {
         preloads: VARIANT_ABLATE ? [path.join(__dirname, 'ablate-preload.js')] : [],
         env: { ...VARIANT_ENV, ...(VARIANT_ABLATE ? { BENCH_ABLATE: VARIANT_ABLATE } : {}) },
+        entry: VARIANT_REF ? buildRef(VARIANT_REF, log) : undefined,
       });
       cleanups.push(() => variant!.stop());
       log(`variant service (${VARIANT_NAME}): ${variant.url} (pid ${variant.pid})`);
@@ -438,16 +443,20 @@ function experiment(r: ReportInput): string[] {
   if (!r.vUnc && !r.vCon) return [];
   const row = (name: string, base: Measured, v?: Measured) => {
     if (!v || !base.result.totalCycles) return [];
-    const cpu = (m: Measured) => m.cpu.service / Math.max(1, m.result.totalCycles);
+    const per = (m: Measured, x: number) => x / Math.max(1, m.result.totalCycles);
+    const node = (m: Measured) => per(m, m.cpu.service);
+    const pg = (m: Measured) => per(m, m.cpu.postgres);
     return [
-      `| ${name} | ${fmtInt(base.result.perSecond)} | ${fmtInt(v.result.perSecond)} | ${fmt(v.result.perSecond / base.result.perSecond, 2)}× | ${fmt(cpu(base), 2)} | ${fmt(cpu(v), 2)} | ${fmt((100 * (cpu(base) - cpu(v))) / cpu(base), 0)}% |`,
+      `| ${name} | ${fmtInt(base.result.perSecond)} | ${fmtInt(v.result.perSecond)} | ${fmt(v.result.perSecond / base.result.perSecond, 2)}× | ${fmt(node(base), 3)} | ${fmt(node(v), 3)} | ${fmt(node(base) / node(v), 2)}× | ${fmt(pg(base), 3)} | ${fmt(pg(v), 3)} | ${fmt(pg(base) / pg(v), 2)}× |`,
     ];
   };
   return [
-    `Experiment (same run, interleaved): the service as built vs a second instance [${VARIANT_NAME}] — not a shippable configuration, an estimate of what that change would gain.`,
+    VARIANT_REF
+      ? `A/B (same run, interleaved): the service as built vs [${VARIANT_NAME}]. Ratios below 1× in the CPU columns mean this build costs less per cycle.`
+      : `Experiment (same run, interleaved): the service as built vs a second instance [${VARIANT_NAME}] — not a shippable configuration, an estimate of what that change would gain.`,
     '',
-    '| workload | cycles/s as built | cycles/s variant | ratio | service CPU ms/cycle as built | variant | CPU saved |',
-    '|---|---:|---:|---:|---:|---:|---:|',
+    '| workload | cycles/s as built | cycles/s variant | ratio | Node CPU ms/cycle as built | variant | as built / variant | PostgreSQL CPU ms/cycle as built | variant | as built / variant |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...row('uncontended', r.sUnc, r.vUnc),
     ...row('contended', r.sCon, r.vCon),
     '',

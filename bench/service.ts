@@ -87,16 +87,25 @@ export function resolveEntry(log: (s: string) => void): { command: string[]; not
     if (wt.ok) return { command: [path.join(buildRoot, 'worktree/src/main.js')], note: 'working tree, compiled' };
     log(`the working tree does not compile (someone's work in progress?):\n${wt.out.split('\n').slice(0, 10).join('\n')}`);
   }
-  const sha = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
-  const src = path.join(buildRoot, 'head-src');
+  const head = buildRef('HEAD', log);
+  return { command: head.command, note: `${head.note}${mode === 'head' ? '' : ' (working tree did not compile)'}` };
+}
+
+/** A commit of this repository (`git archive`), compiled privately: to benchmark an earlier build beside this one. */
+export function buildRef(ref: string, log: (s: string) => void): { command: string[]; note: string } {
+  const sha = spawnSync('git', ['rev-parse', '--short', ref], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
+  if (!sha) throw new Error(`no such git ref: ${ref}`);
+  const buildRoot = path.join(__dirname, 'results', 'build');
+  const src = path.join(buildRoot, `${sha}-src`);
   fs.rmSync(src, { recursive: true, force: true });
   fs.mkdirSync(src, { recursive: true });
-  const archive = spawnSync('sh', ['-c', `git archive HEAD src migrations tsconfig.json tsconfig.build.json | tar -x -C '${src}'`], { cwd: ROOT, encoding: 'utf8' });
-  if (archive.status !== 0) throw new Error(`git archive HEAD failed: ${archive.stderr}`);
-  log(`compiling git HEAD (${sha}) into ${path.relative(ROOT, buildRoot)}/head ...`);
-  const head = tsc(path.join(src, 'tsconfig.build.json'), path.join(buildRoot, 'head'), src);
-  if (!head.ok) throw new Error(`git HEAD does not compile either:\n${head.out.split('\n').slice(0, 10).join('\n')}`);
-  return { command: [path.join(buildRoot, 'head/src/main.js')], note: `git HEAD ${sha}, compiled${mode === 'head' ? '' : ' (working tree did not compile)'}` };
+  const archive = spawnSync('sh', ['-c', `git archive ${sha} src migrations tsconfig.json tsconfig.build.json | tar -x -C '${src}'`], { cwd: ROOT, encoding: 'utf8' });
+  if (archive.status !== 0) throw new Error(`git archive ${ref} failed: ${archive.stderr}`);
+  log(`compiling git ${ref} (${sha}) into ${path.relative(ROOT, buildRoot)}/${sha} ...`);
+  const out = path.join(buildRoot, sha);
+  const built = tsc(path.join(src, 'tsconfig.build.json'), out, src);
+  if (!built.ok) throw new Error(`git ${ref} does not compile:\n${built.out.split('\n').slice(0, 10).join('\n')}`);
+  return { command: [path.join(out, 'src/main.js')], note: `git ${ref} (${sha}), compiled` };
 }
 
 export interface ServiceHandle {
@@ -131,13 +140,15 @@ export interface ServiceOptions {
   preloads?: string[];
   /** Extra environment for the service (experiments, e.g. LOG_LEVEL=silent). */
   env?: Record<string, string>;
+  /** Another build to run (buildRef), instead of the one under test. */
+  entry?: { command: string[]; note: string };
 }
 
 let entry: { command: string[]; note: string } | undefined;
 
 export async function startService(resultsDir: string, log: (s: string) => void, options: ServiceOptions = {}): Promise<ServiceHandle> {
   entry ??= resolveEntry(log);
-  const { command, note } = entry;
+  const { command, note } = options.entry ?? entry;
   const id = `${process.pid}_${randomBytes(3).toString('hex')}`;
   const databaseName = `qm_bench_${id}`;
   const databaseUrl = PG_ADMIN_URL.replace(/\/[^/]*$/, `/${databaseName}`);
