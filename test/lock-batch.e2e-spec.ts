@@ -31,7 +31,8 @@ afterAll(async () => {
 
 const input = (resource: string, ticketId: string = randomUUID()): QueueInput => ({
   repository: REPO,
-  resource,
+  resources: [resource],
+  pool: null,
   ticketId,
   requesterId: actor.id,
   requesterName: actor.name,

@@ -36,6 +36,9 @@ interface Subject {
 
 interface AuditRow {
   type: string;
+  resource: string;
+  resources: string[] | null;
+  pool: string | null;
   ticketId: string;
   actorName: string | null;
   fencingToken: number | null;
@@ -51,8 +54,18 @@ function inMemory(): Subject {
     store,
     audit: async (repository) =>
       store.audit
-        .filter((a) => store.state.locks[a.lockId].repository === repository)
-        .map((a) => ({ type: a.type, ticketId: a.ticketId, actorName: a.actorName, fencingToken: a.fencingToken, reason: a.reason, at: a.at })),
+        .filter((a) => a.repository === repository)
+        .map((a) => ({
+          type: a.type,
+          resource: a.resource,
+          resources: a.resources ? [...a.resources] : null,
+          pool: a.pool,
+          ticketId: a.ticketId,
+          actorName: a.actorName,
+          fencingToken: a.fencingToken,
+          reason: a.reason,
+          at: a.at,
+        })),
     close: async () => undefined,
   };
 }
@@ -71,11 +84,14 @@ async function postgres(): Promise<Subject> {
       (
         await pool.query<Record<string, any>>(
           'contract_audit',
-          `SELECT type, ticket_id, actor_name, fencing_token, reason, at FROM lock_events WHERE repository = $1 ORDER BY id`,
+          `SELECT type, resource, resources, pool, ticket_id, actor_name, fencing_token, reason, at FROM lock_events WHERE repository = $1 ORDER BY id`,
           [repository],
         )
       ).map((r) => ({
         type: r.type,
+        resource: r.resource,
+        resources: r.resources,
+        pool: r.pool,
         ticketId: r.ticket_id,
         actorName: r.actor_name,
         fencingToken: r.fencing_token === null ? null : Number(r.fencing_token),
@@ -99,6 +115,9 @@ interface QueueOptions {
   key?: string | null;
   reason?: string | null;
   metadata?: Record<string, string> | null;
+  /** A set instead of one resource. */
+  resources?: string[];
+  pool?: { name: string; count: number };
 }
 
 /** One repository on one store, tickets named by labels, times in ms from the harness's start. */
@@ -128,7 +147,8 @@ function harness(subject: Subject) {
       store.queue(
         {
           repository,
-          resource: o.resource ?? 'env',
+          resources: o.resources ?? [o.resource ?? 'env'],
+          pool: o.pool ?? null,
           ticketId: id(l),
           ...requester,
           owner: o.owner ?? null,
@@ -149,6 +169,18 @@ function harness(subject: Subject) {
     unlock: (owner: string, t: number, resource = 'env') => store.releaseOwner(repository, resource, owner, actor, at(t)),
     list: (t: number, retentionSeconds = 3600, resource = 'env') => store.list(repository, resource, retentionSeconds, 100, at(t)),
     sweep: (t: number) => store.sweep(1000, at(t)),
+    /** A ticket for `count` members of the pool `name` (default 'uat'). */
+    queuePool: (l: string, count: number, o: QueueOptions & { name?: string } = {}) => h.queue(l, { ...o, resources: [], pool: { name: o.name ?? 'uat', count } }),
+    putPool: (members: string[], t: number, name = 'uat') => store.putPool(repository, name, members, null, actor, at(t)),
+    deletePool: (t: number, name = 'uat') => store.deletePool(repository, name, actor, at(t)),
+    /** Who holds each resource, as labels. */
+    holders: async (...resources: string[]) => {
+      const locks = await store.locksIn(repository, 100);
+      return resources.map((r) => {
+        const holder = locks.find((l) => l.resource === r)?.holder;
+        return holder ? label(holder) : null;
+      });
+    },
     /** What changed besides the answer, as labels. */
     changes: (c: LockChange) => ({ granted: names(c.granted), ended: c.ended.map((t) => `${label(t)}:${t.releaseReason}`) }),
     /** The audit trail as type:label. */
@@ -482,6 +514,177 @@ describe.each(SUBJECTS)('lock store contract on %s', (_name, make) => {
     });
   });
 
+  describe('sets of resources', () => {
+    it('are granted all at once, with a fencing token per resource, and audited as one ticket', async () => {
+      const r = await h.queue('S', { resources: ['a', 'b'], lease: 30 });
+      expect(r.ticket).toMatchObject({ status: 'acquired', resource: 'a', resources: ['a', 'b'], fencingToken: 1, fencingTokens: { a: 1, b: 1 }, lockCount: 2, pool: null });
+      expect(await h.holders('a', 'b')).toEqual(['S', 'S']);
+      expect((await h.auditRows()).map((a) => [a.type, a.resource, a.resources])).toEqual([
+        ['queued', 'a', ['a', 'b']],
+        ['granted', 'a', ['a', 'b']],
+      ]);
+    });
+
+    it('wait for all their resources, keeping a free one idle for them rather than serving a later ticket', async () => {
+      await h.queue('A', { resources: ['a'] });
+      const s = await h.queue('S', { t: 1, resources: ['a', 'b'] });
+      expect([s.ticket?.status, s.ticket?.queuePosition]).toEqual(['queued', 1]);
+      // b is free, but S queued for it first: B waits behind S (strict FIFO on b).
+      const b = await h.queue('B', { t: 2, resources: ['b'] });
+      expect([b.ticket?.status, b.ticket?.queuePosition]).toEqual(['queued', 2]);
+      expect(await h.holders('a', 'b')).toEqual(['A', null]);
+      // A try-lock never jumps a waiting set either.
+      expect((await h.queue('T', { t: 3, resources: ['b'], try: true, owner: 'o' })).outcome).toBe('busy');
+      const r = await h.release('A', 4, 'a');
+      expect(h.changes(r)).toEqual({ granted: ['S'], ended: [] });
+      expect(r.granted[0].fencingTokens).toEqual({ a: 2, b: 1 });
+      expect(await h.holders('a', 'b')).toEqual(['S', 'S']);
+      // When S leaves, B gets b.
+      expect(h.changes(await h.release('S', 5, 'b'))).toEqual({ granted: ['B'], ended: [] });
+    });
+
+    it('asked in opposite orders at once never deadlock: the later one waits for the earlier', async () => {
+      const ab = await h.queue('AB', { resources: ['a', 'b'] });
+      const ba = await h.queue('BA', { t: 1, resources: ['b', 'a'] });
+      expect([ab.ticket?.status, ba.ticket?.status]).toEqual(['acquired', 'queued']);
+      const r = await h.release('AB', 2, 'b');
+      expect(h.changes(r)).toEqual({ granted: ['BA'], ended: [] });
+      expect(r.granted[0]).toMatchObject({ resource: 'b', resources: ['b', 'a'], fencingTokens: { a: 2, b: 2 } });
+    });
+
+    it('are found, renewed and released under the path of any of their resources, and not under others', async () => {
+      await h.queue('S', { resources: ['a', 'b'], lease: 10 });
+      expect((await h.status('S', 1, 'b')).ticket?.resources).toEqual(['a', 'b']);
+      expect((await h.status('S', 1, 'c')).outcome).toBe('not_found');
+      const renewed = await h.renew('S', 5 * S, 20, 'b');
+      expect(renewed.ticket?.leaseExpiresAt).toEqual(h.at(25 * S));
+      // The one lease covers both: neither lock expires at the old end.
+      expect(await h.holders('a', 'b')).toEqual(['S', 'S']);
+      expect((await h.release('S', 6 * S, 'b')).ticket?.releaseReason).toBe('released');
+      expect(await h.holders('a', 'b')).toEqual([null, null]);
+    });
+
+    it('expire as one: the lease end frees every resource, and each goes to its next waiter', async () => {
+      await h.queue('S', { resources: ['a', 'b'], lease: 10 });
+      await h.queue('A', { t: 1, resources: ['a'] });
+      await h.queue('B', { t: 2, resources: ['b'] });
+      const r = await h.status('A', 10 * S, 'a');
+      expect(h.changes(r)).toEqual({ granted: ['A', 'B'], ended: ['S:expired'] });
+      expect(await h.holders('a', 'b')).toEqual(['A', 'B']);
+    });
+
+    it('leave every queue at their wait limit, and what they kept idle goes to the next', async () => {
+      await h.queue('A', { resources: ['a'] });
+      await h.queue('S', { t: 1, resources: ['a', 'b'], wait: 5 });
+      await h.queue('B', { t: 2, resources: ['b'] });
+      const r = await h.status('B', 5 * S + 1, 'b');
+      expect(h.changes(r)).toEqual({ granted: ['B'], ended: ['S:timed_out'] });
+    });
+
+    it('are cleared whole by a force clear of any of their resources', async () => {
+      await h.queue('S', { resources: ['a', 'b'] });
+      await h.queue('W', { t: 1, resources: ['b', 'c'] });
+      await h.queue('C', { t: 2, resources: ['c'] });
+      expect(h.changes(await h.clear(3, 'b'))).toEqual({ granted: ['C'], ended: ['S:cleared', 'W:cleared'] });
+      expect(await h.holders('a', 'b', 'c')).toEqual([null, null, 'C']);
+    });
+
+    it('appear in the list of each of their resources', async () => {
+      await h.queue('A', { resources: ['b'] });
+      await h.queue('S', { t: 1, resources: ['a', 'b'] });
+      expect((await h.list(2, 3600, 'a')).map(h.label)).toEqual(['S']);
+      expect((await h.list(2, 3600, 'b')).map((t) => [h.label(t), t.queuePosition])).toEqual([
+        ['A', 0],
+        ['S', 1],
+      ]);
+      const [a, b] = (await subject.store.locksIn(h.repository, 10)).map((l) => l.queueLength);
+      expect([a, b]).toEqual([1, 1]);
+    });
+  });
+
+  describe('pools', () => {
+    it('grant count free members at once, the one free the longest first', async () => {
+      await h.queue('X', { resources: ['m2'] }); // m2 exists and was just used
+      await h.release('X', 1, 'm2');
+      expect((await h.putPool(['m1', 'm2', 'm3'], 2)).outcome).toBe('ok');
+      const p = await h.queuePool('P', 2, { t: 3 });
+      // m1 and m3 were never held: free since they were created; m2 since t=1.
+      expect(p.ticket).toMatchObject({ status: 'acquired', pool: 'uat', resources: ['m2', 'm1'], lockCount: 2 });
+      expect(p.ticket?.fencingTokens).toEqual({ m1: 1, m2: 2 });
+      expect(await h.holders('m1', 'm2', 'm3')).toEqual(['P', 'P', null]);
+      const view = await subject.store.pool(h.repository, 'uat');
+      expect(view?.members.map((m) => [m.resource, m.holder ? h.label(m.holder) : null])).toEqual([
+        ['m1', 'P'],
+        ['m2', 'P'],
+        ['m3', null],
+      ]);
+    });
+
+    it('queue a pool ticket in the global order: a member that frees goes to the earliest waiter that can use it', async () => {
+      await h.putPool(['m1', 'm2'], 0);
+      await h.queue('A', { t: 1, resources: ['m1'] });
+      await h.queue('B', { t: 2, resources: ['m2'] });
+      const p = await h.queuePool('P', 1, { t: 3 });
+      expect([p.ticket?.status, p.ticket?.resource, p.ticket?.resources, p.ticket?.queuePosition]).toEqual(['queued', 'uat', [], 1]);
+      // A later named ticket for a member waits behind the pool ticket that could use it.
+      const n = await h.queue('N', { t: 4, resources: ['m2'] });
+      expect(n.ticket?.queuePosition).toBe(2);
+      expect((await subject.store.pool(h.repository, 'uat'))?.queue.map(h.label)).toEqual(['P']);
+      // Found under the pool's name while it waits.
+      expect((await h.status('P', 5, 'uat')).ticket?.status).toBe('queued');
+      const r = await h.release('B', 6, 'm2');
+      expect(h.changes(r)).toEqual({ granted: ['P'], ended: [] });
+      expect(r.granted[0]).toMatchObject({ resource: 'm2', resources: ['m2'], fencingTokens: { m2: 2 } });
+      // Once granted, found under the member it holds too.
+      expect((await h.status('P', 7, 'm2')).ticket?.status).toBe('acquired');
+      expect((await h.release('P', 8, 'uat')).ticket?.releaseReason).toBe('released');
+      expect(await h.holders('m2')).toEqual(['N']);
+    });
+
+    it('answer no_such_pool, count_too_large, and keep pool and resource names apart', async () => {
+      expect((await h.queuePool('P', 1)).outcome).toBe('no_such_pool');
+      await h.putPool(['m1'], 1);
+      expect(await h.queuePool('P', 2, { t: 2 })).toMatchObject({ outcome: 'count_too_large', size: 1 });
+      expect(await h.queue('Q', { t: 3, resources: ['uat'] })).toMatchObject({ outcome: 'pool_name', name: 'uat' });
+      await h.queue('R', { t: 4, resources: ['other'] });
+      expect((await h.putPool(['m1'], 5, 'other')).outcome).toBe('name_is_resource');
+      expect(await h.putPool(['uat'], 6, 'second')).toMatchObject({ outcome: 'member_is_pool', name: 'uat' });
+    });
+
+    it('when deleted, cancel their waiting tickets and leave held members held', async () => {
+      await h.putPool(['m1'], 0);
+      await h.queuePool('P', 1, { t: 1 });
+      await h.queuePool('Q', 1, { t: 2 });
+      const r = await subject.store.deletePool(h.repository, 'uat', actor, h.at(3));
+      expect([r.outcome, h.changes(r)]).toEqual(['ok', { granted: [], ended: ['Q:cancelled'] }]);
+      expect(await subject.store.pool(h.repository, 'uat')).toBeNull();
+      expect((await h.status('P', 4, 'm1')).ticket?.status).toBe('acquired');
+      expect((await h.release('P', 5, 'm1')).outcome).toBe('ok');
+    });
+
+    it('when shrunk, cancel the tickets that ask for more members than they have', async () => {
+      await h.putPool(['m1', 'm2'], 0);
+      await h.queue('A', { t: 1, resources: ['m1'] });
+      await h.queuePool('P', 2, { t: 2 });
+      await h.queuePool('Q', 1, { t: 3 });
+      const r = await h.putPool(['m3'], 4);
+      expect(h.changes(r)).toEqual({ granted: ['Q'], ended: ['P:cancelled'] });
+      expect(await h.holders('m1', 'm2', 'm3')).toEqual(['A', null, 'Q']);
+    });
+
+    it('are cleared whole by a force clear of the pool', async () => {
+      await h.putPool(['m1', 'm2'], 0);
+      await h.queuePool('P', 2, { t: 1 });
+      await h.queuePool('Q', 1, { t: 2 });
+      expect(h.changes(await h.clear(3, 'uat'))).toEqual({ granted: [], ended: ['P:cleared', 'Q:cleared'] });
+      expect(await h.holders('m1', 'm2')).toEqual([null, null]);
+      expect((await h.list(4, 3600, 'uat')).map((t) => [h.label(t), t.releaseReason])).toEqual([
+        ['Q', 'cleared'],
+        ['P', 'cleared'],
+      ]);
+    });
+  });
+
   describe('reads', () => {
     it('list the holder, then the queue, then tickets released within the retention, newest first', async () => {
       await h.queue('A');
@@ -533,30 +736,38 @@ describe.each(SUBJECTS)('lock store contract on %s', (_name, make) => {
 // Random histories on both stores at once.
 
 type Op =
-  | { kind: 'queue'; lease: number; wait: number | null; owner: string | null; try: boolean; resource: string }
+  | { kind: 'queue'; lease: number; wait: number | null; owner: string | null; try: boolean; resources: string[] }
+  | { kind: 'queuePool'; lease: number; wait: number | null; count: number }
   | { kind: 'release' | 'status'; pick: number }
   | { kind: 'renew'; pick: number; lease: number | null }
   | { kind: 'clear' | 'unlock'; resource: string; owner: string }
-  | { kind: 'sweep' | 'list'; resource: string };
+  | { kind: 'sweep' | 'list'; resource: string }
+  | { kind: 'putPool'; members: string[] }
+  | { kind: 'deletePool' };
 
-const resources = fc.constantFrom('r1', 'r2');
+const resources = fc.constantFrom('r1', 'r2', 'r3');
 const owners = fc.constantFrom('o1', 'o2');
+const lease = fc.constantFrom(1, 2, 60, 60);
+const wait = fc.option(fc.constantFrom(1, 3), { freq: 3 });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
     weight: 6,
     arbitrary: fc.record({
       kind: fc.constant('queue' as const),
-      lease: fc.constantFrom(1, 2, 60, 60),
-      wait: fc.option(fc.constantFrom(1, 3), { freq: 3 }),
+      lease,
+      wait,
       owner: fc.option(owners),
       try: fc.constantFrom(false, false, false, true),
-      resource: resources,
+      resources: fc.oneof({ weight: 3, arbitrary: resources.map((r) => [r]) }, { weight: 1, arbitrary: fc.uniqueArray(resources, { minLength: 2, maxLength: 3 }) }),
     }),
   },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('queuePool' as const), lease, wait, count: fc.constantFrom(1, 2) }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constantFrom('release' as const, 'status' as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('renew' as const), pick: fc.nat(), lease: fc.option(fc.constantFrom(1, 60)) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('clear' as const, 'unlock' as const), resource: resources, owner: owners }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('sweep' as const, 'list' as const), resource: resources }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('clear' as const, 'unlock' as const), resource: fc.constantFrom('r1', 'r2', 'r3', 'pool'), owner: owners }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('sweep' as const, 'list' as const), resource: fc.constantFrom('r1', 'r2', 'r3', 'pool') }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('putPool' as const), members: fc.uniqueArray(fc.constantFrom('r2', 'r3', 'm1'), { minLength: 1, maxLength: 3 }) }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'deletePool' as const }) },
 );
 /** Pauses that land before, on and after lease ends and wait limits; mostly short, so queues build up. */
 const pause = fc.oneof(
@@ -592,15 +803,32 @@ describe('lock store contract: random histories', () => {
           t += dt;
           const run = async (h: Harness) => {
             const pick = (i: number) => (sent.length === 0 ? 'nobody' : sent[i % sent.length]);
+            /** The first path the ticket is found under (a not_found changes nothing). */
+            const underAnyPath = async <A extends { outcome: string }>(call: (path: string) => Promise<A>): Promise<A> => {
+              let answer!: A;
+              for (const path of ['r1', 'r2', 'r3', 'pool']) {
+                answer = await call(path);
+                if (answer.outcome !== 'not_found') break;
+              }
+              return answer;
+            };
             switch (op.kind) {
               case 'queue':
-                return view(h, await h.queue(`T${n}`, { t, lease: op.lease, wait: op.wait, owner: op.try ? (op.owner ?? 'o1') : op.owner, try: op.try, resource: op.resource }));
+                return view(h, await h.queue(`T${n}`, { t, lease: op.lease, wait: op.wait, owner: op.try ? (op.owner ?? 'o1') : op.owner, try: op.try, resources: op.resources }));
+              case 'queuePool':
+                return view(h, await h.queuePool(`T${n}`, op.count, { t, lease: op.lease, wait: op.wait, name: 'pool' }));
               case 'release':
-                return view(h, await h.release(pick(op.pick), t, 'r1').then((r) => (r.outcome === 'not_found' ? h.release(pick(op.pick), t, 'r2') : r)));
+                return view(h, await underAnyPath((path) => h.release(pick(op.pick), t, path)));
               case 'status':
-                return view(h, await h.status(pick(op.pick), t, 'r1').then((r) => (r.outcome === 'not_found' ? h.status(pick(op.pick), t, 'r2') : r)));
+                return view(h, await underAnyPath((path) => h.status(pick(op.pick), t, path)));
               case 'renew':
-                return view(h, await h.renew(pick(op.pick), t, op.lease, 'r1').then((r) => (r.outcome === 'not_found' ? h.renew(pick(op.pick), t, op.lease, 'r2') : r)));
+                return view(h, await underAnyPath((path) => h.renew(pick(op.pick), t, op.lease, path)));
+              case 'putPool': {
+                const r = await h.putPool(op.members, t, 'pool');
+                return { ...view(h, r), created: r.created, name: r.name };
+              }
+              case 'deletePool':
+                return view(h, await h.deletePool(t, 'pool'));
               case 'clear':
                 return view(h, await h.clear(t, op.resource));
               case 'unlock':
@@ -613,7 +841,7 @@ describe('lock store contract: random histories', () => {
           };
           const [a, b] = await Promise.all([run(m), run(p)]);
           expect(b).toEqual(a);
-          if (op.kind === 'queue') {
+          if (op.kind === 'queue' || op.kind === 'queuePool') {
             sent.push(`T${n}`);
             n++;
           }
@@ -626,7 +854,21 @@ describe('lock store contract: random histories', () => {
       { numRuns: 100 },
     );
     // The histories really reach the interesting answers.
-    for (const expected of ['queue:ok', 'queue:busy', 'release:ok', 'release:ended', 'status:ok', 'renew:ok', 'renew:not_holder', 'unlock:0', 'unlock:2']) {
+    for (const expected of [
+      'queue:ok',
+      'queue:busy',
+      'queuePool:ok',
+      'queuePool:no_such_pool',
+      'putPool:ok',
+      'deletePool:ok',
+      'release:ok',
+      'release:ended',
+      'status:ok',
+      'renew:ok',
+      'renew:not_holder',
+      'unlock:0',
+      'unlock:2',
+    ]) {
       expect(seen).toContain(expected);
     }
   }, 180_000);
@@ -693,6 +935,10 @@ function ticketView(h: Harness, t: Ticket) {
   return {
     label: h.label(t),
     resource: t.resource,
+    resources: t.resources,
+    fencingTokens: t.fencingTokens,
+    pool: t.pool,
+    lockCount: t.lockCount,
     status: t.status,
     queuePosition: t.queuePosition,
     owner: t.owner,
@@ -710,12 +956,14 @@ function ticketView(h: Harness, t: Ticket) {
   };
 }
 
-function view(h: Harness, answer: LockChange & { outcome?: string; status?: number; ticket?: Ticket }) {
+function view(h: Harness, answer: LockChange & { outcome?: string; status?: number; ticket?: Ticket; name?: string; size?: number }) {
   const mine = (ts: Ticket[]) => ts.filter((t) => t.repository === h.repository).map((t) => ticketView(h, t));
   const byLabel = (a: { label: string }, b: { label: string }) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0);
   return {
     outcome: answer.outcome,
     status: answer.status,
+    name: answer.name,
+    size: answer.size,
     ticket: answer.ticket ? ticketView(h, answer.ticket) : undefined,
     granted: mine(answer.granted).sort(byLabel),
     ended: mine(answer.ended).sort(byLabel),

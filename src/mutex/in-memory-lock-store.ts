@@ -1,6 +1,6 @@
 import { LockChange, Ticket } from './domain/ticket';
 import * as machine from './domain/lock-store.machine';
-import { Actor, LockStore, LockSummary, QueueInput, QueueOutcome, TicketAnswer, UnlockStatus } from './lock-store';
+import { Actor, LockStore, LockSummary, PoolView, PutPoolOutcome, QueueAnswer, QueueInput, TicketAnswer, UnlockStatus } from './lock-store';
 
 const date = (ms: number | null) => (ms === null ? null : new Date(ms));
 
@@ -50,9 +50,16 @@ export class InMemoryLockStore extends LockStore {
     return { outcome: answer.outcome, ticket: answer.ticket ? ticketOfView(answer.ticket) : undefined, granted, ended };
   }
 
-  async queue(input: QueueInput, now?: Date): Promise<TicketAnswer<QueueOutcome>> {
-    const { tryOnly, ...rest } = input;
-    return this.ticketAnswer<QueueOutcome>(machine.queueTicket(this.state, { ...rest, tryOnly }, this.ms(now)));
+  async queue(input: QueueInput, now?: Date): Promise<QueueAnswer> {
+    const { answer, granted, ended } = this.commit(machine.queueTicket(this.state, input, this.ms(now)));
+    return {
+      outcome: answer.outcome,
+      ticket: 'ticket' in answer ? ticketOfView(answer.ticket) : undefined,
+      name: 'name' in answer ? answer.name : undefined,
+      size: 'size' in answer ? answer.size : undefined,
+      granted,
+      ended,
+    };
   }
 
   async settleTicket(ticketId: string, repository: string | null = null, resource: string | null = null, now?: Date) {
@@ -75,6 +82,44 @@ export class InMemoryLockStore extends LockStore {
   async releaseOwner(repository: string, resource: string, owner: string, actor: Actor, now?: Date): Promise<LockChange & { status: UnlockStatus }> {
     const { answer, granted, ended } = this.commit(machine.releaseOwner(this.state, repository, resource, owner, actor, this.ms(now)));
     return { status: answer, granted, ended };
+  }
+
+  async putPool(repository: string, name: string, resources: string[], description: string | null, actor: Actor, now?: Date) {
+    const { answer, granted, ended } = this.commit(machine.putPool(this.state, repository, name, resources, description, actor, this.ms(now)));
+    return {
+      outcome: answer.outcome as PutPoolOutcome,
+      created: 'created' in answer ? answer.created : undefined,
+      name: 'name' in answer ? answer.name : undefined,
+      granted,
+      ended,
+    };
+  }
+
+  async deletePool(repository: string, name: string, actor: Actor, now?: Date) {
+    const { answer, granted, ended } = this.commit(machine.deletePool(this.state, repository, name, actor, this.ms(now)));
+    return { outcome: answer, granted, ended };
+  }
+
+  async pool(repository: string, name: string): Promise<PoolView | null> {
+    const v = machine.poolView(this.state, repository, name);
+    if (!v) return null;
+    return {
+      repository: v.pool.repository,
+      name: v.pool.name,
+      description: v.pool.description,
+      members: v.members.map((m) => ({ resource: m.lock.resource, fence: m.lock.fence, holder: m.holder ? ticketOfView(m.holder) : null })),
+      queue: v.queue.map(ticketOfView),
+      createdAt: new Date(v.pool.createdAt),
+      updatedAt: new Date(v.pool.updatedAt),
+    };
+  }
+
+  async pools(repository: string): Promise<PoolView[]> {
+    const names = Object.values(this.state.pools)
+      .filter((p) => p.repository === repository)
+      .map((p) => p.name)
+      .sort();
+    return Promise.all(names.map((n) => this.pool(repository, n).then((p) => p!)));
   }
 
   async settleLock(repository: string, resource: string, now?: Date): Promise<LockChange> {

@@ -51,7 +51,8 @@ export class MutexService {
     this.assertLease(req.leaseSeconds, 'leaseDurationSeconds');
     const r = await this.queueTicket(p, {
       repository: req.repository,
-      resource: req.resource,
+      resources: [req.resource],
+      pool: null,
       leaseSeconds: req.leaseSeconds,
       owner: null,
       source: 'sfp',
@@ -76,7 +77,8 @@ export class MutexService {
     this.assertLease(req.leaseSeconds, 'expiryInSeconds');
     const r = await this.queueTicket(p, {
       repository: req.repository,
-      resource: req.resource,
+      resources: [req.resource],
+      pool: null,
       leaseSeconds: req.leaseSeconds,
       owner: req.owner,
       source: req.source,

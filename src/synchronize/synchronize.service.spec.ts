@@ -10,10 +10,10 @@ const principal: Principal = { userId: 'u1', name: 'pipeline', role: 'applicatio
 function ticket(over: Partial<Ticket>): Ticket {
   const now = new Date('2030-01-01T00:00:00Z');
   return {
-    id: '550e8400-e29b-41d4-a716-446655440000', lockId: 1, repository: 'synchronize/u1', resource: 'l', status: 'acquired',
+    id: '550e8400-e29b-41d4-a716-446655440000', lockId: 1, repository: 'synchronize/u1', resource: 'l', resources: ['l'], pool: null, lockCount: 1, status: 'acquired',
     queuePosition: 0, seq: 1, requesterId: 'u1', requesterName: 'pipeline', owner: 'svc', source: 'synchronize', reason: null, metadata: {},
     leaseDurationSeconds: 300, waitDeadline: null, idempotencyKey: null, leaseStart: now, leaseExpiresAt: new Date(now.getTime() + 300_000),
-    fencingToken: 1, renewedAt: null, releaseReason: null, releasedAt: null, releasedBy: null, createdAt: now, updatedAt: now, ...over,
+    fencingToken: 1, fencingTokens: { l: 1 }, renewedAt: null, releaseReason: null, releasedAt: null, releasedBy: null, createdAt: now, updatedAt: now, ...over,
   };
 }
 

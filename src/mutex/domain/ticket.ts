@@ -6,9 +6,17 @@ export type TicketMetadata = Readonly<Record<string, string>>;
 
 export interface Ticket {
   id: string;
-  lockId: number;
+  /** Its first lock's id; null while a pool ticket waits. */
+  lockId: number | null;
   repository: string;
+  /** Its first resource: the one it asked for, the first of a set, the first member a pool ticket got (its pool's name while it waits). */
   resource: string;
+  /** Every resource, in the order asked (a set) or got (a pool ticket; none while it waits). */
+  resources: string[];
+  /** The pool it asks for members of; null for a ticket that names its resources. */
+  pool: string | null;
+  /** How many resources it asks for: 1, a set's size, or a pool ticket's count. */
+  lockCount: number;
   status: TicketStatus;
   /** 1 for the first waiter, 0 while acquired, null once released. */
   queuePosition: number | null;
@@ -25,7 +33,10 @@ export interface Ticket {
   idempotencyKey: string | null;
   leaseStart: Date | null;
   leaseExpiresAt: Date | null;
+  /** The token of its first resource's grant. */
   fencingToken: number | null;
+  /** Each resource's token, once granted ({} before). */
+  fencingTokens: Record<string, number>;
   renewedAt: Date | null;
   releaseReason: ReleaseReason | null;
   releasedAt: Date | null;
@@ -46,9 +57,13 @@ const date = (v: unknown): Date | null => (v === null || v === undefined ? null 
 export function ticketFromRow(row: Record<string, any>): Ticket {
   return {
     id: row.id,
-    lockId: Number(row.lock_id),
+    lockId: row.lock_id === null || row.lock_id === undefined ? null : Number(row.lock_id),
     repository: row.repository,
     resource: row.resource,
+    // A ticket for one resource carries neither list: it is its resource and token.
+    resources: row.resources ?? [row.resource],
+    pool: row.pool ?? null,
+    lockCount: row.lock_count ?? 1,
     status: row.status,
     queuePosition: row.queue_position ?? null,
     seq: Number(row.seq),
@@ -64,6 +79,9 @@ export function ticketFromRow(row: Record<string, any>): Ticket {
     leaseStart: date(row.lease_start),
     leaseExpiresAt: date(row.lease_expires_at),
     fencingToken: row.fencing_token === null || row.fencing_token === undefined ? null : Number(row.fencing_token),
+    fencingTokens:
+      row.fencing_tokens ??
+      (row.fencing_token === null || row.fencing_token === undefined ? {} : { [row.resource]: Number(row.fencing_token) }),
     renewedAt: date(row.renewed_at),
     releaseReason: row.release_reason ?? null,
     releasedAt: date(row.released_at),

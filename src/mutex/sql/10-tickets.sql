@@ -6,26 +6,125 @@
 -- caller passes it (the contract tests do, to control the clock), otherwise the database clock
 -- read once the row lock is held.
 --
+-- A ticket asks for one resource (`tickets.lock_id`), for a set of them, or for `count` members
+-- of a pool (the set's resources and a pool ticket's members are in `ticket_locks`). Locks that
+-- sets or pools tie together are "coupled" (`locks.coupled > 0`) and change only under their
+-- repository's advisory lock (25-coupled.sql); every other lock works alone, as it always has.
+--
 -- These files are applied at start (src/database/sql-function-files.ts) whenever their content
 -- changes, in file-name order, all in one transaction.
 
 
--- Position in the queue: 0 for the holder, 1 for the next waiter, NULL once released.
+-- Does this ticket ask for more than one lock, or for a pool's members?
+CREATE OR REPLACE FUNCTION mutex_ticket_is_set(t tickets) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT t.lock_count > 1 OR t.pool_id IS NOT NULL
+$$;
+
+
+-- The locks a ticket names or holds, in order: its set, the members a pool ticket got, or its one lock.
+CREATE OR REPLACE FUNCTION mutex_ticket_lock_ids(t tickets) RETURNS bigint[]
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  IF mutex_ticket_is_set(t) THEN
+    RETURN array(SELECT lock_id FROM ticket_locks WHERE ticket_id = t.id ORDER BY position);
+  END IF;
+  RETURN ARRAY[t.lock_id];
+END $$;
+
+
+-- The locks a ticket can use: those it names, or, while a pool ticket waits, every member of its pool.
+CREATE OR REPLACE FUNCTION mutex_usable_lock_ids(t tickets) RETURNS bigint[]
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  IF t.status = 'queued' AND t.pool_id IS NOT NULL THEN
+    RETURN array(SELECT lock_id FROM pool_members WHERE pool_id = t.pool_id ORDER BY position);
+  END IF;
+  RETURN mutex_ticket_lock_ids(t);
+END $$;
+
+
+-- A ticket's repository, its resources (in order) and its pool, whatever kind it is.
+CREATE OR REPLACE FUNCTION mutex_ticket_names(t tickets, OUT repository text, OUT resources text[], OUT pool text)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  SELECT p.repository, p.name INTO repository, pool FROM pools p WHERE p.id = t.pool_id;
+  SELECT coalesce(array_agg(l.resource ORDER BY x.position), '{}'), min(l.repository) INTO resources, repository
+    FROM locks l JOIN unnest(mutex_ticket_lock_ids(t)) WITH ORDINALITY AS x(lock_id, position) ON l.id = x.lock_id;
+  IF repository IS NULL THEN SELECT p.repository INTO repository FROM pools p WHERE p.id = t.pool_id; END IF;
+END $$;
+
+
+-- Is the ticket found under the path (repository, name)? Under its own lock's; a set's ticket also
+-- under each of its resources, and a pool ticket under its pool's name and each member it holds.
+-- NULL parts match anything.
+CREATE OR REPLACE FUNCTION mutex_ticket_under(t tickets, p_repository text, p_resource text) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  IF p_repository IS NULL AND p_resource IS NULL THEN RETURN true; END IF;
+  IF EXISTS (SELECT 1 FROM locks l WHERE l.id = t.lock_id
+               AND l.repository = coalesce(p_repository, l.repository) AND l.resource = coalesce(p_resource, l.resource)) THEN
+    RETURN true;
+  END IF;
+  IF NOT mutex_ticket_is_set(t) THEN RETURN false; END IF;
+  RETURN EXISTS (SELECT 1 FROM ticket_locks x JOIN locks l ON l.id = x.lock_id
+                  WHERE x.ticket_id = t.id AND l.repository = coalesce(p_repository, l.repository)
+                    AND l.resource = coalesce(p_resource, l.resource))
+      OR EXISTS (SELECT 1 FROM pools p WHERE p.id = t.pool_id
+                  AND p.repository = coalesce(p_repository, p.repository) AND p.name = coalesce(p_resource, p.name));
+END $$;
+
+
+-- Position in the queue: 0 for the holder, NULL once released, and for a waiter 1 + the waiters
+-- queued before it that can use any lock it can use.
 --
--- Every ticket takes its lock's next ordinal, and every ordinal up to `locks.passed` has left
--- the queue (granted, or removed before the head reached it). So a waiter's position is the
--- ordinals between `passed` and its own, less the waiters in between that left without being
--- granted (the only holes, found through the tickets_holes index). Its cost does not grow with
--- the depth of the queue. `l` must be the lock as it is now.
+-- A ticket for one lock nothing couples to others is counted in O(1): every ticket takes its
+-- lock's next ordinal, and every ordinal up to `locks.passed` has left the queue (granted, or
+-- removed before the head reached it), so its position is the ordinals between `passed` and its
+-- own, less the waiters in between that left without being granted (the only holes, found
+-- through the tickets_holes index). Its cost does not grow with the depth of the queue. Sets,
+-- pool tickets and tickets on coupled locks are counted. `l` must be the ticket's lock as it is now.
 CREATE OR REPLACE FUNCTION mutex_queue_position(t tickets, l locks) RETURNS integer
 LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  v_usable bigint[];
 BEGIN
   IF t.status = 'acquired' THEN RETURN 0; END IF;
   IF t.status = 'released' THEN RETURN NULL; END IF;
-  RETURN (t.ordinal - l.passed - (
-    SELECT count(*) FROM tickets h
-     WHERE h.lock_id = t.lock_id AND h.status = 'released' AND h.lease_start IS NULL
-       AND h.ordinal > l.passed AND h.ordinal < t.ordinal))::integer;
+  IF NOT mutex_ticket_is_set(t) AND l.coupled = 0 THEN
+    RETURN (t.ordinal - l.passed - (
+      SELECT count(*) FROM tickets h
+       WHERE h.lock_id = t.lock_id AND h.status = 'released' AND h.lease_start IS NULL
+         AND h.ordinal > l.passed AND h.ordinal < t.ordinal))::integer;
+  END IF;
+  v_usable := mutex_usable_lock_ids(t);
+  RETURN 1 + (
+    SELECT count(*) FROM (
+      SELECT w.id FROM tickets w
+       WHERE w.lock_id = ANY (v_usable) AND w.status = 'queued' AND w.seq < t.seq
+      UNION
+      SELECT w.id FROM ticket_locks x JOIN tickets w ON w.id = x.ticket_id
+       WHERE x.lock_id = ANY (v_usable) AND w.status = 'queued' AND w.seq < t.seq
+      UNION
+      SELECT w.id FROM pool_members m JOIN tickets w ON w.pool_id = m.pool_id
+       WHERE m.lock_id = ANY (v_usable) AND w.status = 'queued' AND w.seq < t.seq
+    ) ahead)::integer;
+END $$;
+
+
+-- A set's or a pool ticket's JSON: its row, names, position, and each resource's fencing token.
+CREATE OR REPLACE FUNCTION mutex_set_ticket_json(t tickets) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  n record;
+  v_tokens jsonb;
+BEGIN
+  n := mutex_ticket_names(t);
+  SELECT coalesce(jsonb_object_agg(l.resource, x.fencing_token) FILTER (WHERE x.fencing_token IS NOT NULL), '{}')
+    INTO v_tokens FROM ticket_locks x JOIN locks l ON l.id = x.lock_id WHERE x.ticket_id = t.id;
+  RETURN to_jsonb(t) || jsonb_build_object(
+    'repository', n.repository, 'resource', coalesce(n.resources[1], n.pool), 'resources', to_jsonb(n.resources),
+    'fencing_tokens', v_tokens, 'pool', n.pool, 'queue_position', mutex_queue_position(t, NULL::locks));
 END $$;
 
 
@@ -33,19 +132,31 @@ END $$;
 -- names and its queue position. Adding a column to `tickets` adds it here without a change.
 CREATE OR REPLACE FUNCTION mutex_ticket_json(t tickets, l locks) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-  SELECT to_jsonb(t) || jsonb_build_object(
-    'repository', l.repository, 'resource', l.resource, 'queue_position', mutex_queue_position(t, l))
+  SELECT CASE WHEN mutex_ticket_is_set(t) THEN mutex_set_ticket_json(t)
+         ELSE to_jsonb(t) || jsonb_build_object(
+           'repository', l.repository, 'resource', l.resource, 'queue_position', mutex_queue_position(t, l)) END
 $$;
 
 
 -- One row of the audit trail. A 'queued' event carries no fencing token: the ticket had none
--- yet, even when the same call then granted it.
+-- yet, even when the same call then granted it. A set's or pool ticket's row names all its
+-- resources (and its pool); while a pool ticket waits it has no lock, and its pool's name stands
+-- for the resource.
 CREATE OR REPLACE FUNCTION mutex_audit(
   l locks, t tickets, p_type lock_event_type, p_actor_id uuid, p_actor_name text, p_reason text, p_now timestamptz
 ) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+  n record;
 BEGIN
-  INSERT INTO lock_events (lock_id, repository, resource, ticket_id, type, actor_id, actor_name, fencing_token, reason, at)
-  VALUES (l.id, l.repository, l.resource, t.id, p_type, p_actor_id, p_actor_name,
-          CASE WHEN p_type = 'queued' THEN NULL ELSE t.fencing_token END, p_reason, p_now);
+  IF NOT mutex_ticket_is_set(t) THEN
+    INSERT INTO lock_events (lock_id, repository, resource, ticket_id, type, actor_id, actor_name, fencing_token, reason, at)
+    VALUES (l.id, l.repository, l.resource, t.id, p_type, p_actor_id, p_actor_name,
+            CASE WHEN p_type = 'queued' THEN NULL ELSE t.fencing_token END, p_reason, p_now);
+    RETURN;
+  END IF;
+  n := mutex_ticket_names(t);
+  INSERT INTO lock_events (lock_id, repository, resource, resources, pool, ticket_id, type, actor_id, actor_name, fencing_token, reason, at)
+  VALUES (t.lock_id, n.repository, coalesce(n.resources[1], n.pool), nullif(n.resources, '{}'), n.pool, t.id, p_type,
+          p_actor_id, p_actor_name, CASE WHEN p_type = 'queued' THEN NULL ELSE t.fencing_token END, p_reason, p_now);
 END $$;

@@ -6,6 +6,8 @@
 --   3. a free lock is granted to the head of its queue (fence + 1, a lease from p_now).
 -- Every operation settles the lock it touches first when something is due, so nobody ever sees
 -- an expired lease as held; timers, BullMQ jobs and the sweep settle locks nobody touches.
+-- This file settles a lock that works alone; coupled locks (sets, pools) are settled together
+-- with the others of their repository by the same rules (25-coupled.sql).
 -- The pure model of these rules is src/mutex/domain/lock-store.machine.ts; the contract tests
 -- (test/lock-store.contract.e2e-spec.ts) hold both to the same scenarios.
 
@@ -42,7 +44,7 @@ BEGIN
   UPDATE tickets SET status = 'released', release_reason = p_reason, released_at = p_now,
          released_by = p_actor_name, updated_at = p_now
    WHERE id = t.id RETURNING * INTO r;
-  UPDATE locks SET holder_id = NULL, holder_expires_at = NULL, updated_at = p_now WHERE id = l.id;
+  UPDATE locks SET holder_id = NULL, holder_expires_at = NULL, freed_at = p_now, updated_at = p_now WHERE id = l.id;
   PERFORM mutex_audit(l, r, p_reason::text::lock_event_type, p_actor_id, p_actor_name, p_audit_reason, p_now);
   RETURN r;
 END $$;
@@ -106,10 +108,12 @@ END $$;
 
 
 -- Settles a ticket's lock (when something is due) and returns the ticket: what a status read,
--- a long-poll and a lease or wait-limit timer call. With p_repository/p_resource, a ticket of
--- another lock is 'not_found'. outcome: ok | not_found
+-- a long-poll and a lease or wait-limit timer call. With p_repository/p_resource, a ticket found
+-- under another path is 'not_found'. p_wait: see mutex_lock_repository (25-coupled.sql).
+-- outcome: ok | not_found | retry
 CREATE OR REPLACE FUNCTION mutex_settle_ticket(
-  p_ticket_id uuid, p_repository text DEFAULT NULL, p_resource text DEFAULT NULL, p_now timestamptz DEFAULT NULL
+  p_ticket_id uuid, p_repository text DEFAULT NULL, p_resource text DEFAULT NULL, p_now timestamptz DEFAULT NULL,
+  p_wait boolean DEFAULT false
 ) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -117,18 +121,29 @@ DECLARE
   t tickets;
   v_now timestamptz := coalesce(p_now, clock_timestamp());
   v_settled jsonb := '{"granted": [], "ended": []}';
+  v_repository text;
 BEGIN
   SELECT * INTO t FROM tickets WHERE id = p_ticket_id;
-  IF NOT FOUND THEN RETURN v_settled || '{"outcome": "not_found"}'; END IF;
+  IF NOT FOUND OR NOT mutex_ticket_under(t, p_repository, p_resource) THEN RETURN v_settled || '{"outcome": "not_found"}'; END IF;
   SELECT * INTO l FROM locks WHERE id = t.lock_id;
-  IF l.repository <> coalesce(p_repository, l.repository) OR l.resource <> coalesce(p_resource, l.resource) THEN
-    RETURN v_settled || '{"outcome": "not_found"}';
-  END IF;
+  IF t.status <> 'released' AND (mutex_ticket_is_set(t) OR l.coupled > 0) THEN
+    v_repository := (mutex_ticket_names(t)).repository;
+    IF mutex_coupled_due(v_repository, v_now) THEN
+      IF NOT mutex_lock_repository(v_repository, p_wait) THEN RETURN '{"outcome": "retry"}'; END IF;
+      v_settled := mutex_settle_coupled(v_repository, coalesce(p_now, clock_timestamp()));
+      SELECT * INTO t FROM tickets WHERE id = p_ticket_id;
+      SELECT * INTO l FROM locks WHERE id = t.lock_id;
+    END IF;
   -- Any overdue waiter ahead of this one changes its position, not only its own deadline.
-  IF t.status <> 'released' AND mutex_lock_due(l, v_now) THEN
+  ELSIF t.status <> 'released' AND mutex_lock_due(l, v_now) THEN
     SELECT * INTO l FROM locks WHERE id = t.lock_id FOR UPDATE;
     v_now := coalesce(p_now, clock_timestamp());
-    v_settled := mutex_settle(l.id, v_now);
+    IF l.coupled > 0 THEN -- coupled since it was read: its repository settles it
+      IF NOT mutex_lock_repository(l.repository, false) THEN RETURN '{"outcome": "retry"}'; END IF;
+      v_settled := mutex_settle_coupled(l.repository, v_now);
+    ELSE
+      v_settled := mutex_settle(l.id, v_now);
+    END IF;
     SELECT * INTO l FROM locks WHERE id = t.lock_id;
     SELECT * INTO t FROM tickets WHERE id = p_ticket_id;
   END IF;
@@ -136,19 +151,31 @@ BEGIN
 END $$;
 
 
--- Settles a lock by name when something on it is due (before its list is read).
--- outcome: ok | not_found
-CREATE OR REPLACE FUNCTION mutex_settle_lock(p_repository text, p_resource text, p_now timestamptz DEFAULT NULL)
-RETURNS jsonb
+-- Settles a lock (or a pool's locks) by name when something on it is due (before its list is
+-- read). outcome: ok | not_found | retry
+CREATE OR REPLACE FUNCTION mutex_settle_lock(
+  p_repository text, p_resource text, p_now timestamptz DEFAULT NULL, p_wait boolean DEFAULT false
+) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   l locks;
 BEGIN
   SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource;
-  IF NOT FOUND THEN RETURN '{"outcome": "not_found", "granted": [], "ended": []}'; END IF;
+  IF NOT FOUND AND NOT EXISTS (SELECT 1 FROM pools WHERE repository = p_repository AND name = p_resource) THEN
+    RETURN '{"outcome": "not_found", "granted": [], "ended": []}';
+  END IF;
+  IF l.id IS NULL OR l.coupled > 0 THEN -- a pool, or a coupled lock
+    IF NOT mutex_coupled_due(p_repository, coalesce(p_now, clock_timestamp())) THEN RETURN '{"outcome": "ok", "granted": [], "ended": []}'; END IF;
+    IF NOT mutex_lock_repository(p_repository, p_wait) THEN RETURN '{"outcome": "retry"}'; END IF;
+    RETURN mutex_settle_coupled(p_repository, coalesce(p_now, clock_timestamp())) || '{"outcome": "ok"}';
+  END IF;
   IF NOT mutex_lock_due(l, coalesce(p_now, clock_timestamp())) THEN
     RETURN '{"outcome": "ok", "granted": [], "ended": []}';
   END IF;
-  PERFORM 1 FROM locks WHERE id = l.id FOR UPDATE;
+  SELECT * INTO l FROM locks WHERE id = l.id FOR UPDATE;
+  IF l.coupled > 0 THEN
+    IF NOT mutex_lock_repository(p_repository, false) THEN RETURN '{"outcome": "retry"}'; END IF;
+    RETURN mutex_settle_coupled(p_repository, coalesce(p_now, clock_timestamp())) || '{"outcome": "ok"}';
+  END IF;
   RETURN mutex_settle(l.id, coalesce(p_now, clock_timestamp())) || '{"outcome": "ok"}';
 END $$;

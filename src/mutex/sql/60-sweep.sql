@@ -3,30 +3,45 @@
 
 
 -- Settles every lock with a lease or wait limit past p_now, up to p_limit locks, earliest
--- deadline first. SKIP LOCKED: a
--- lock busy in another transaction gets settled there. Returns {granted: [...], ended: [...]}.
+-- deadline first; coupled locks (sets, pools) by their repository, once per repository. Busy ones
+-- are skipped: a lock another transaction holds (SKIP LOCKED), a repository another transaction
+-- has locked, get settled there. Returns {granted: [...], ended: [...]}.
 CREATE OR REPLACE FUNCTION mutex_sweep(p_limit integer, p_now timestamptz DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_lock_id bigint;
+  d record;
+  l locks;
+  v_repository text;
+  v_done text[] := '{}';
   v_now timestamptz := coalesce(p_now, clock_timestamp());
   v_settled jsonb;
   v_granted jsonb := '[]';
   v_ended jsonb := '[]';
 BEGIN
-  -- Earliest deadline first (then the oldest lock), each lock once.
-  FOR v_lock_id IN
-    SELECT due.lock_id FROM (
-      (SELECT lock_id, lease_expires_at AS at FROM tickets
+  -- Earliest deadline first (then the oldest lock, then pool tickets), each lock once.
+  FOR d IN
+    SELECT due.lock_id, due.pool_id FROM (
+      (SELECT lock_id, NULL::bigint AS pool_id, lease_expires_at AS at FROM tickets
         WHERE status = 'acquired' AND lease_expires_at <= v_now ORDER BY lease_expires_at LIMIT p_limit)
       UNION ALL
-      (SELECT lock_id, wait_deadline FROM tickets
+      (SELECT lock_id, CASE WHEN lock_id IS NULL THEN pool_id END, wait_deadline FROM tickets
         WHERE status = 'queued' AND wait_deadline <= v_now ORDER BY wait_deadline LIMIT p_limit)
-    ) due GROUP BY due.lock_id ORDER BY min(due.at), due.lock_id LIMIT p_limit
+    ) due GROUP BY due.lock_id, due.pool_id ORDER BY min(due.at), due.lock_id NULLS LAST, due.pool_id LIMIT p_limit
   LOOP
-    PERFORM 1 FROM locks WHERE id = v_lock_id FOR UPDATE SKIP LOCKED;
-    IF FOUND THEN
-      v_settled := mutex_settle(v_lock_id, coalesce(p_now, clock_timestamp()));
+    v_settled := NULL;
+    SELECT * INTO l FROM locks WHERE id = d.lock_id;
+    IF l.id IS NOT NULL AND l.coupled = 0 THEN
+      SELECT * INTO l FROM locks WHERE id = d.lock_id FOR UPDATE SKIP LOCKED;
+      IF FOUND AND l.coupled = 0 THEN v_settled := mutex_settle(l.id, coalesce(p_now, clock_timestamp())); END IF;
+    END IF;
+    IF v_settled IS NULL THEN
+      v_repository := coalesce(l.repository, (SELECT repository FROM pools WHERE id = d.pool_id));
+      IF v_repository IS NOT NULL AND NOT v_repository = ANY (v_done) AND mutex_lock_repository(v_repository, false) THEN
+        v_done := v_done || v_repository;
+        v_settled := mutex_settle_coupled(v_repository, coalesce(p_now, clock_timestamp()));
+      END IF;
+    END IF;
+    IF v_settled IS NOT NULL THEN
       v_granted := v_granted || (v_settled->'granted');
       v_ended := v_ended || (v_settled->'ended');
     END IF;

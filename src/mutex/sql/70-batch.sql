@@ -10,8 +10,9 @@
 -- and may carry "now". Every operation still runs under its own lock's row lock. The locks that
 -- queue and release name are taken first, all at once, skipping any that another transaction
 -- holds: an operation on such a lock answers {"outcome": "retry"} and the caller runs it on its
--- own. So a batch never waits behind work on one lock while holding others; the rare waits left
--- (a settle on a busy lock, a brand-new lock being created elsewhere) are cut short by a lock
+-- own. So does an operation that would wait for a repository's lock (a coupled lock, see
+-- 25-coupled.sql). So a batch never waits behind work on one lock while holding others; the rare
+-- waits left (a settle on a busy lock, a lock row a coupled change holds) are cut short by a lock
 -- timeout, and the caller then runs each operation on its own.
 CREATE OR REPLACE FUNCTION mutex_batch(p_ops jsonb) RETURNS SETOF jsonb
 LANGUAGE plpgsql AS $$

@@ -1,0 +1,52 @@
+-- Reads for lists and views. They change nothing: callers settle first (mutex_settle_lock).
+
+
+-- The tickets of a lock, or of a pool: the holder(s) first, then the queue in order, then
+-- tickets released within p_retention_seconds, newest first (the later queued first among
+-- equals). A lock's tickets are those that name it (alone or in a set) and a pool ticket holding
+-- it; a pool's, the tickets asking for its members.
+CREATE OR REPLACE FUNCTION mutex_list(
+  p_repository text, p_resource text, p_retention_seconds integer, p_limit integer, p_now timestamptz DEFAULT NULL
+) RETURNS SETOF jsonb
+LANGUAGE sql STABLE AS $$
+  WITH target AS (
+    SELECT (SELECT id FROM locks WHERE repository = p_repository AND resource = p_resource) AS lock_id,
+           (SELECT id FROM pools WHERE repository = p_repository AND name = p_resource) AS pool_id
+  ), listed AS (
+    SELECT t.* FROM tickets t, target
+     WHERE t.lock_id = target.lock_id OR t.pool_id = target.pool_id
+        OR t.id IN (SELECT x.ticket_id FROM ticket_locks x WHERE x.lock_id = target.lock_id)
+  )
+  SELECT mutex_ticket_json(t, (SELECT l FROM locks l WHERE l.id = t.lock_id)) FROM listed t
+   WHERE t.status <> 'released' OR t.released_at > coalesce(p_now, clock_timestamp()) - make_interval(secs => p_retention_seconds)
+   ORDER BY CASE t.status WHEN 'acquired' THEN 0 WHEN 'queued' THEN 1 ELSE 2 END,
+            CASE WHEN t.status <> 'released' THEN t.seq END ASC,
+            t.released_at DESC, t.seq DESC
+   LIMIT p_limit
+$$;
+
+
+-- A pool as its owners see it: its members in order, each with its holder (NULL when free), and
+-- its queue (the pool's waiting tickets, in order). NULL when there is no such pool.
+CREATE OR REPLACE FUNCTION mutex_pool_view(p_repository text, p_name text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT jsonb_build_object(
+    'repository', p.repository, 'name', p.name, 'description', p.description,
+    'created_at', p.created_at, 'updated_at', p.updated_at,
+    'members', coalesce((
+      SELECT jsonb_agg(jsonb_build_object('resource', l.resource, 'fence', l.fence,
+               'holder', CASE WHEN h.id IS NULL THEN NULL ELSE mutex_ticket_json(h, l) END) ORDER BY m.position)
+        FROM pool_members m JOIN locks l ON l.id = m.lock_id LEFT JOIN tickets h ON h.id = l.holder_id
+       WHERE m.pool_id = p.id), '[]'),
+    'queue', coalesce((
+      SELECT jsonb_agg(mutex_ticket_json(t, NULL) ORDER BY t.seq)
+        FROM tickets t WHERE t.pool_id = p.id AND t.status = 'queued'), '[]'))
+  FROM pools p WHERE p.repository = p_repository AND p.name = p_name
+$$;
+
+
+-- The pools of a repository, by name.
+CREATE OR REPLACE FUNCTION mutex_pools_of(p_repository text) RETURNS SETOF jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT mutex_pool_view(p.repository, p.name) FROM pools p WHERE p.repository = p_repository ORDER BY p.name
+$$;
