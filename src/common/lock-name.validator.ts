@@ -1,18 +1,29 @@
 import { applyDecorators } from '@nestjs/common';
-import { IsString, Matches, ValidateBy } from 'class-validator';
+import { IsString, Matches, ValidateBy, ValidationOptions } from 'class-validator';
 import { nameProblem, nameProblemMessage, UNPRINTABLE } from './lock-name';
 
-/** A body field that names a lock: a string that follows the one lock-name rule (see lock-name.ts). */
-export function IsLockName(field: string): PropertyDecorator {
+/**
+ * A body field that names a lock: a string that follows the one lock-name rule (see lock-name.ts).
+ * With `each`, an array of such names.
+ */
+export function IsLockName(field: string, options: Pick<ValidationOptions, 'each'> = {}): PropertyDecorator {
+  const first = (value: unknown) => (Array.isArray(value) ? value.find((v) => typeof v === 'string' && nameProblem(v) !== null) : value);
   return applyDecorators(
-    IsString(),
-    ValidateBy({
-      name: 'isLockName',
-      validator: {
-        validate: (value: unknown) => typeof value !== 'string' || nameProblem(value) === null,
-        defaultMessage: (args) => nameProblemMessage(field, nameProblem(String(args?.value)) ?? 'blank'),
+    IsString(options),
+    ValidateBy(
+      {
+        name: 'isLockName',
+        validator: {
+          validate: (value: unknown) => typeof value !== 'string' || nameProblem(value) === null,
+          defaultMessage: (args) => {
+            const bad = String(first(args?.value));
+            const named = options.each ? `${field} ${JSON.stringify(bad.length > 40 ? `${bad.slice(0, 40)}…` : bad)}` : field;
+            return nameProblemMessage(named, nameProblem(bad) ?? 'blank');
+          },
+        },
       },
-    }),
+      options,
+    ),
   );
 }
 

@@ -2,6 +2,7 @@ import { applyDecorators, BadRequestException, Body, Controller, Delete, Get, He
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
+  ApiBody,
   ApiConflictResponse,
   ApiCreatedResponse,
   ApiForbiddenResponse,
@@ -44,11 +45,25 @@ export class LocksController {
   constructor(private readonly mutex: MutexService) {}
 
   @Post()
-  @ApiOperation({ summary: 'Queue a lock for a resource', description: 'Queues a ticket; granted at once when the lock is free and nobody waits.' })
+  @ApiOperation({
+    summary: 'Queue a lock for a resource, several resources, or members of a pool',
+    description:
+      'Queues a ticket in the one global order; granted at once when all it needs is free and no earlier waiter can use any of it. ' +
+      'Give exactly one of `resource`, `resources` (all granted together, or none) or `pool` (with `count`, default 1).',
+  })
+  @ApiBody({
+    type: QueueLockDto,
+    examples: {
+      resource: { summary: 'One resource', value: { repository: 'flxbl-io/sf-core', resource: 'uat', leaseDurationSeconds: 900, reason: 'release 42' } },
+      resources: { summary: 'Several resources at once', value: { repository: 'flxbl-io/sf-core', resources: ['sf-core-source', 'sf-core-uat'], leaseDurationSeconds: 900 } },
+      pool: { summary: 'Any free member of a pool', value: { repository: 'flxbl-io/sf-core', pool: 'uat-orgs', count: 1, leaseDurationSeconds: 1800, waitTimeoutSeconds: 3600 } },
+    },
+  })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A retried POST with the same key returns the same ticket' })
   @ApiCreatedResponse({ type: TicketDto, description: 'Lock request queued successfully' })
-  @ApiBadRequestResponse({ description: 'Invalid body' })
-  @ApiConflictResponse({ description: 'Idempotency-Key reused for another lock, or with another lease, reason, wait limit or metadata' })
+  @ApiBadRequestResponse({ description: 'Invalid body (the message names the field), or a count above the pool\'s size' })
+  @ApiNotFoundResponse({ description: 'No such pool in the repository' })
+  @ApiConflictResponse({ description: 'Idempotency-Key reused for another lock or pool, or with another lease, reason, wait limit or metadata; or a resource named like a pool' })
   async queue(@CurrentPrincipal() p: Principal, @Body() dto: QueueLockDto, @Headers('idempotency-key') idempotencyKey: string | undefined, @Res({ passthrough: true }) reply: FastifyReply): Promise<TicketDto> {
     if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 200)) {
       throw new BadRequestException('Idempotency-Key header must be 1-200 characters');
@@ -56,6 +71,9 @@ export class LocksController {
     const { ticket, replayed } = await this.mutex.queue(p, {
       repository: dto.repository,
       resource: dto.resource,
+      resources: dto.resources,
+      pool: dto.pool,
+      count: dto.count,
       leaseSeconds: dto.leaseDurationSeconds,
       reason: dto.reason,
       waitTimeoutSeconds: dto.waitTimeoutSeconds,

@@ -4,6 +4,7 @@ import { LockSweeper } from './lock-sweeper.service';
 import { LockTimers } from './lock-timers.service';
 import { LockTimersProcessor } from './lock-timers.processor';
 import { LocksController } from './locks.controller';
+import { PoolsController } from './pools.controller';
 import { MutexEventBus } from './mutex-event-bus';
 import { LOCK_TIMERS_QUEUE } from './mutex.constants';
 import { LockStore } from './lock-store';
@@ -13,7 +14,7 @@ import { Wakeups } from './wakeups.service';
 
 @Module({
   imports: [BullModule.registerQueue({ name: LOCK_TIMERS_QUEUE })],
-  controllers: [LocksController],
+  controllers: [LocksController, PoolsController],
   providers: [
     { provide: LockStore, useClass: PostgresLockStore },
     MutexService,

@@ -5,12 +5,16 @@ import { AppConfig } from '../config/app-config';
 import { LockChange, Ticket, TicketMetadata, TicketSource } from './domain/ticket';
 import { LockTimers } from './lock-timers.service';
 import { MutexEventBus } from './mutex-event-bus';
-import { LockStore, LockSummary, QueueInput, UnlockStatus } from './lock-store';
+import { Actor, LockStore, LockSummary, PoolView, QueueInput, UnlockStatus } from './lock-store';
 import { Wakeups } from './wakeups.service';
 
 export interface QueueRequest {
   repository: string;
-  resource: string;
+  /** What it asks for: exactly one of a resource, a set of them, or a pool (and how many members). */
+  resource?: string;
+  resources?: string[];
+  pool?: string;
+  count?: number;
   leaseSeconds: number;
   reason?: string | null;
   waitTimeoutSeconds?: number | null;
@@ -49,10 +53,10 @@ export class MutexService {
   async queue(p: Principal, req: QueueRequest): Promise<{ ticket: Ticket; replayed: boolean }> {
     this.assertAccess(p, req.repository);
     this.assertLease(req.leaseSeconds, 'leaseDurationSeconds');
+    const target = queueTarget(req);
     const r = await this.queueTicket(p, {
       repository: req.repository,
-      resources: [req.resource],
-      pool: null,
+      ...target,
       leaseSeconds: req.leaseSeconds,
       owner: null,
       source: 'sfp',
@@ -63,8 +67,13 @@ export class MutexService {
       tryOnly: false,
     });
     if (r.outcome === 'idempotency_mismatch') {
-      throw new ConflictException('Idempotency-Key was already used for a different repository or resource');
+      throw new ConflictException('Idempotency-Key was already used for a different repository, resource or pool');
     }
+    if (r.outcome === 'pool_name') {
+      throw new ConflictException(`'${r.name}' is the name of a pool of ${req.repository}, not of a resource: ask for it with pool`);
+    }
+    if (r.outcome === 'no_such_pool') throw noSuchPool(req.repository, req.pool!);
+    if (r.outcome === 'count_too_large') throw new BadRequestException(`count must be at most ${r.size}, the size of pool '${req.pool}'`);
     const ticket = r.ticket!;
     if (r.outcome === 'ok') this.afterQueued(ticket);
     if (r.outcome === 'replayed') assertSameTerms(ticket, req);
@@ -140,7 +149,7 @@ export class MutexService {
 
   async release(p: Principal, repository: string, resource: string, ticketId: string): Promise<Ticket> {
     this.assertAccess(p, repository);
-    const r = await this.store.release(ticketId, repository, resource, { id: p.userId, name: p.name });
+    const r = await this.store.release(ticketId, repository, resource, actorOf(p));
     this.apply(r);
     const ticket = this.found(r.ticket);
     if (r.outcome === 'ended') {
@@ -157,7 +166,7 @@ export class MutexService {
   async renew(p: Principal, repository: string, resource: string, ticketId: string, leaseSeconds: number | null): Promise<Ticket> {
     this.assertAccess(p, repository);
     if (leaseSeconds !== null) this.assertLease(leaseSeconds, 'leaseDurationSeconds');
-    const r = await this.store.renew(ticketId, repository, resource, leaseSeconds === null ? null : wholeLeaseSeconds(leaseSeconds), { id: p.userId, name: p.name });
+    const r = await this.store.renew(ticketId, repository, resource, leaseSeconds === null ? null : wholeLeaseSeconds(leaseSeconds), actorOf(p));
     this.apply(r);
     const ticket = this.found(r.ticket);
     if (r.outcome === 'not_holder') {
@@ -183,7 +192,7 @@ export class MutexService {
 
   async clear(p: Principal, repository: string, resource: string): Promise<Ticket[]> {
     this.assertAccess(p, repository);
-    const r = await this.store.clearLock(repository, resource, { id: p.userId, name: p.name });
+    const r = await this.store.clearLock(repository, resource, actorOf(p));
     this.apply(r);
     return r.ended;
   }
@@ -191,7 +200,7 @@ export class MutexService {
   /** Dapr unlock: 0 released, 1 no such lock, 2 held by another owner. */
   async releaseOwner(p: Principal, repository: string, resource: string, owner: string): Promise<UnlockStatus> {
     this.assertAccess(p, repository);
-    const r = await this.store.releaseOwner(repository, resource, owner, { id: p.userId, name: p.name });
+    const r = await this.store.releaseOwner(repository, resource, owner, actorOf(p));
     this.apply(r);
     return r.status;
   }
@@ -199,7 +208,7 @@ export class MutexService {
   /** Release by lease id (synchronize): 'released', 'not_found' or 'ended'. */
   async releaseLease(p: Principal, repository: string, resource: string, leaseId: string): Promise<'released' | 'not_found' | 'ended'> {
     this.assertAccess(p, repository);
-    const r = await this.store.release(leaseId, repository, resource, { id: p.userId, name: p.name });
+    const r = await this.store.release(leaseId, repository, resource, actorOf(p));
     this.apply(r);
     if (r.outcome === 'not_found') return 'not_found';
     if (r.outcome === 'ended') return 'ended';
@@ -210,6 +219,38 @@ export class MutexService {
   async locksIn(p: Principal, repository: string, limit = 1_000): Promise<LockSummary[]> {
     this.assertAccess(p, repository);
     return this.store.locksIn(repository, limit);
+  }
+
+  /** Creates or replaces a pool of a repository (owners); its waiting tickets that ask for more members than it now has end. */
+  async putPool(p: Principal, repository: string, name: string, resources: string[], description: string | null): Promise<{ pool: PoolView; created: boolean }> {
+    this.assertAccess(p, repository);
+    const r = await this.store.putPool(repository, name, resources, description, actorOf(p));
+    this.apply(r);
+    if (r.outcome === 'name_is_resource') throw new ConflictException(`'${name}' is the name of a resource of ${repository}: a pool and a resource may not share a name`);
+    if (r.outcome === 'member_is_pool') throw new ConflictException(`'${r.name}' is the name of a pool of ${repository}: a pool's members are resources`);
+    return { pool: (await this.store.pool(repository, name))!, created: r.created! };
+  }
+
+  /** Deletes a pool: its waiting tickets end 'cancelled' (returned); members its tickets hold stay held until released. */
+  async deletePool(p: Principal, repository: string, name: string): Promise<Ticket[]> {
+    this.assertAccess(p, repository);
+    const r = await this.store.deletePool(repository, name, actorOf(p));
+    this.apply(r);
+    if (r.outcome === 'not_found') throw noSuchPool(repository, name);
+    return r.ended.filter((t) => t.releaseReason === 'cancelled' && t.pool === name);
+  }
+
+  async pool(p: Principal, repository: string, name: string): Promise<PoolView> {
+    this.assertAccess(p, repository);
+    this.apply(await this.store.settleLock(repository, name));
+    const pool = await this.store.pool(repository, name);
+    if (!pool) throw noSuchPool(repository, name);
+    return pool;
+  }
+
+  async pools(p: Principal, repository: string): Promise<PoolView[]> {
+    this.assertAccess(p, repository);
+    return this.store.pools(repository);
   }
 
   /** A lease or wait-limit timer fired: settle that ticket's lock. */
@@ -286,6 +327,20 @@ export class MutexService {
       throw new BadRequestException(`${field} must be between 1 and ${this.config.MAX_LEASE_SECONDS} seconds`);
     }
   }
+}
+
+const actorOf = (p: Principal): Actor => ({ id: p.userId, name: p.name });
+
+const noSuchPool = (repository: string, name: string) => new NotFoundException(`No pool '${name}' in repository '${repository}'`);
+
+/** What a queue request asks for, as the lock store takes it: exactly one of resource, resources or pool. */
+function queueTarget(req: QueueRequest): Pick<QueueInput, 'resources' | 'pool'> {
+  const given = (['resource', 'resources', 'pool'] as const).filter((k) => req[k] !== undefined && req[k] !== null);
+  if (given.length === 0) throw new BadRequestException('resource is required (or resources, or pool)');
+  if (given.length > 1) throw new BadRequestException(`${given.join(' and ')} may not be given together: use one of resource, resources or pool`);
+  if (req.count !== undefined && req.count !== null && req.pool === undefined) throw new BadRequestException('count goes with pool only');
+  if (req.pool !== undefined) return { resources: [], pool: { name: req.pool, count: req.count ?? 1 } };
+  return { resources: req.resources ?? [req.resource!], pool: null };
 }
 
 /** The same pairs in any order give the same text. */

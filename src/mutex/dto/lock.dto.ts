@@ -1,9 +1,14 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsNumber, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsInt, IsNumber, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { MAX_NAME_LENGTH } from '../../common/lock-name';
 import { IsDisplayText, IsLockName } from '../../common/lock-name.validator';
 import { IsTicketMetadata, METADATA_MAX_ENTRIES, METADATA_MAX_KEY_LENGTH, METADATA_MAX_VALUE_LENGTH } from './ticket-metadata.validator';
+
+/** Most resources one ticket may ask for by name. */
+export const MAX_SET_SIZE = 16;
+/** Most members a pool may have. */
+export const MAX_POOL_SIZE = 100;
 
 const METADATA_EXAMPLE = {
   ciUrl: 'https://github.com/flxbl-io/sf-core/actions/runs/123456789',
@@ -17,9 +22,38 @@ export class QueueLockDto {
   @IsLockName('repository')
   repository: string;
 
-  @ApiProperty({ example: 'uat-org', minLength: 1, maxLength: MAX_NAME_LENGTH })
+  @ApiPropertyOptional({ example: 'uat-org', minLength: 1, maxLength: MAX_NAME_LENGTH, description: 'The resource to lock. Give exactly one of `resource`, `resources` or `pool`.' })
+  @IsOptional()
   @IsLockName('resource')
-  resource: string;
+  resource?: string;
+
+  @ApiPropertyOptional({
+    type: [String],
+    example: ['sf-core-source', 'sf-core-uat'],
+    minItems: 1,
+    maxItems: MAX_SET_SIZE,
+    uniqueItems: true,
+    description: `Several resources of the repository, granted all at once or not at all (1-${MAX_SET_SIZE} distinct names). In the global order, so two tickets asking for {A, B} and {B, A} never deadlock.`,
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_SET_SIZE)
+  @ArrayUnique({ message: 'resources must not name a resource twice' })
+  @IsLockName('resources', { each: true })
+  resources?: string[];
+
+  @ApiPropertyOptional({ example: 'uat-orgs', minLength: 1, maxLength: MAX_NAME_LENGTH, description: 'A pool of the repository: the ticket is granted `count` of its free members (the one free the longest first).' })
+  @IsOptional()
+  @IsLockName('pool')
+  pool?: string;
+
+  @ApiPropertyOptional({ type: 'integer', example: 1, minimum: 1, maximum: MAX_POOL_SIZE, description: 'With `pool`: how many members (1 when not given), at most the pool\'s size' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(MAX_POOL_SIZE)
+  count?: number;
 
   @ApiProperty({
     example: 900,
@@ -87,13 +121,27 @@ export class TicketDto {
   @ApiProperty({ format: 'uuid' }) id: string;
   @ApiProperty({ format: 'uuid', description: 'Same as id' }) ticketId: string;
   @ApiProperty() repository: string;
-  @ApiProperty() resource: string;
+  @ApiProperty({ description: 'Its first resource: the one asked for, the first of `resources`, the first pool member it got (the pool\'s name while a pool ticket waits)' })
+  resource: string;
+  @ApiProperty({ type: [String], example: ['sf-core-source', 'sf-core-uat'], description: 'Every resource, in the order asked (a pool ticket: the members it got, none while it waits)' })
+  resources: string[];
+  @ApiProperty({ type: String, nullable: true, example: null, description: 'The pool it asks for members of; null when it names its resources' })
+  pool: string | null;
+  @ApiProperty({ example: 2, description: 'How many resources it asks for: 1, the number of `resources`, or a pool ticket\'s `count`' })
+  count: number;
   @ApiProperty({ enum: ['queued', 'acquired', 'released'] }) status: string;
   @ApiPropertyOptional({ description: '1 for the first waiter, 0 while acquired; absent once released' }) queuePosition?: number;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) leaseStart: string | null;
   @ApiProperty() leaseDurationSeconds: number;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) leaseExpiresAt: string | null;
-  @ApiProperty({ type: Number, nullable: true, description: 'Strictly increasing per lock with every grant' }) fencingToken: number | null;
+  @ApiProperty({ type: Number, nullable: true, description: 'Strictly increasing per lock with every grant (of its first resource)' }) fencingToken: number | null;
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'integer' },
+    example: { 'sf-core-source': 41, 'sf-core-uat': 7 },
+    description: 'Each resource\'s fencing token, once granted ({} before)',
+  })
+  fencingTokens: Record<string, number>;
   @ApiProperty({ type: RequesterDto }) requestedBy: RequesterDto;
   @ApiProperty({ type: String, nullable: true }) reason: string | null;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, example: METADATA_EXAMPLE, description: 'Where the ticket came from; empty when none was given' })

@@ -277,8 +277,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Queue a lock for a resource
-         * @description Queues a ticket; granted at once when the lock is free and nobody waits.
+         * Queue a lock for a resource, several resources, or members of a pool
+         * @description Queues a ticket in the one global order; granted at once when all it needs is free and no earlier waiter can use any of it. Give exactly one of `resource`, `resources` (all granted together, or none) or `pool` (with `count`, default 1).
          */
         post: operations["LocksController_queue"];
         delete?: never;
@@ -364,6 +364,51 @@ export interface paths {
         /** Renew (extend) the lease of the holding ticket from now */
         post: operations["LocksController_renew"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sfp/api/pools/{repository}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * All pools of a repository
+         * @description By name, each with its members (free or held, and by whom) and its queue.
+         */
+        get: operations["PoolsController_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sfp/api/pools/{repository}/{pool}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One pool: its members, free or held, and its queue */
+        get: operations["PoolsController_get"];
+        /**
+         * Create or replace a pool
+         * @description Its members are resources of the repository (created on first use). Waiting pool tickets that ask for more members than it now has end `cancelled`; members held stay held. A pool and a resource may not share a name in a repository (409).
+         */
+        put: operations["PoolsController_put"];
+        post?: never;
+        /**
+         * Delete a pool
+         * @description Its waiting tickets end `cancelled`; members its tickets hold stay held until released.
+         */
+        delete: operations["PoolsController_delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -752,6 +797,13 @@ export interface components {
              */
             role: "owner" | "application" | "member";
         };
+        DeletedPoolDto: {
+            /** @description Waiting tickets of the pool, now cancelled */
+            cancelled: number;
+            /** @example uat-orgs */
+            deleted: string;
+            tickets: components["schemas"]["TicketDto"][];
+        };
         EventDto: {
             actor: components["schemas"]["ActorDto"];
             /** Format: date-time */
@@ -843,7 +895,60 @@ export interface components {
             offset: number;
             total: number;
         };
+        PoolDto: {
+            /** Format: date-time */
+            createdAt: string;
+            description: string | null;
+            /** @example 1 */
+            free: number;
+            /** @example 3 */
+            held: number;
+            /** @description In the order the owner listed them */
+            members: components["schemas"]["PoolMemberDto"][];
+            /** @example uat-orgs */
+            name: string;
+            /** @description Its waiting tickets, in order (queuePosition counts every earlier waiter that can use a member) */
+            queue: components["schemas"]["TicketDto"][];
+            /** @example flxbl-io/sf-core */
+            repository: string;
+            /**
+             * @description How many members it has
+             * @example 4
+             */
+            size: number;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        PoolMemberDto: {
+            /** @description The ticket holding it (through this pool, by name, or through another pool) */
+            holder: components["schemas"]["TicketDto"] | null;
+            /** @description The last fencing token issued on it */
+            lastFencingToken: number;
+            /** @example uat-2 */
+            resource: string;
+            /** @enum {string} */
+            state: "free" | "held";
+        };
+        PutPoolDto: {
+            /** @example The four UAT orgs; any one will do for a test run */
+            description?: string;
+            /**
+             * @description Its members: resources of the repository (1-100 distinct names, none of them a pool's name)
+             * @example [
+             *       "uat-1",
+             *       "uat-2",
+             *       "uat-3",
+             *       "uat-4"
+             *     ]
+             */
+            resources: string[];
+        };
         QueueLockDto: {
+            /**
+             * @description With `pool`: how many members (1 when not given), at most the pool's size
+             * @example 1
+             */
+            count?: number;
             /**
              * @description Lease length once granted, in seconds, at most MAX_LEASE_SECONDS (86400 by default); a fraction is rounded up to a whole second
              * @example 900
@@ -862,14 +967,30 @@ export interface components {
                 [key: string]: string;
             };
             /**
+             * @description A pool of the repository: the ticket is granted `count` of its free members (the one free the longest first).
+             * @example uat-orgs
+             */
+            pool?: string;
+            /**
              * @description Shown to others
              * @example Deploying release 42
              */
             reason?: string;
             /** @example flxbl-io/sf-core */
             repository: string;
-            /** @example uat-org */
-            resource: string;
+            /**
+             * @description The resource to lock. Give exactly one of `resource`, `resources` or `pool`.
+             * @example uat-org
+             */
+            resource?: string;
+            /**
+             * @description Several resources of the repository, granted all at once or not at all (1-16 distinct names). In the global order, so two tickets asking for {A, B} and {B, A} never deadlock.
+             * @example [
+             *       "sf-core-source",
+             *       "sf-core-uat"
+             *     ]
+             */
+            resources?: string[];
             /**
              * @description Give up the place in the queue after this many seconds of waiting
              * @example 3600
@@ -1020,10 +1141,25 @@ export interface components {
             unlocked: boolean;
         };
         TicketDto: {
+            /**
+             * @description How many resources it asks for: 1, the number of `resources`, or a pool ticket's `count`
+             * @example 2
+             */
+            count: number;
             /** Format: date-time */
             createdAt: string;
-            /** @description Strictly increasing per lock with every grant */
+            /** @description Strictly increasing per lock with every grant (of its first resource) */
             fencingToken: number | null;
+            /**
+             * @description Each resource's fencing token, once granted ({} before)
+             * @example {
+             *       "sf-core-source": 41,
+             *       "sf-core-uat": 7
+             *     }
+             */
+            fencingTokens: {
+                [key: string]: number;
+            };
             /** Format: uuid */
             id: string;
             leaseDurationSeconds: number;
@@ -1043,6 +1179,11 @@ export interface components {
             metadata: {
                 [key: string]: string;
             };
+            /**
+             * @description The pool it asks for members of; null when it names its resources
+             * @example null
+             */
+            pool: string | null;
             /** @description 1 for the first waiter, 0 while acquired; absent once released */
             queuePosition?: number;
             reason: string | null;
@@ -1052,7 +1193,16 @@ export interface components {
             releaseReason: "released" | "expired" | "cleared" | "cancelled" | "timed_out" | null;
             repository: string;
             requestedBy: components["schemas"]["RequesterDto"];
+            /** @description Its first resource: the one asked for, the first of `resources`, the first pool member it got (the pool's name while a pool ticket waits) */
             resource: string;
+            /**
+             * @description Every resource, in the order asked (a pool ticket: the members it got, none while it waits)
+             * @example [
+             *       "sf-core-source",
+             *       "sf-core-uat"
+             *     ]
+             */
+            resources: string[];
             /** @enum {string} */
             status: "queued" | "acquired" | "released";
             /**
@@ -1856,7 +2006,7 @@ export interface operations {
                     "application/json": components["schemas"]["TicketDto"];
                 };
             };
-            /** @description Invalid body */
+            /** @description Invalid body (the message names the field), or a count above the pool's size */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1877,7 +2027,14 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Idempotency-Key reused for another lock, or with another lease, reason, wait limit or metadata */
+            /** @description No such pool in the repository */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Idempotency-Key reused for another lock or pool, or with another lease, reason, wait limit or metadata; or a resource named like a pool */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2204,6 +2361,206 @@ export interface operations {
             };
             /** @description The ticket does not hold the lock */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    PoolsController_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Repository, URL-encoded (`flxbl-io%2Fsf-core`) */
+                repository: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PoolDto"][];
+                };
+            };
+            /** @description Invalid path parameter or body (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden - Requires role: owner (to change a pool), or the key may not access this repository */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    PoolsController_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pool: string;
+                /** @description Repository, URL-encoded (`flxbl-io%2Fsf-core`) */
+                repository: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PoolDto"];
+                };
+            };
+            /** @description Invalid path parameter or body (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden - Requires role: owner (to change a pool), or the key may not access this repository */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such pool */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    PoolsController_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pool: string;
+                /** @description Repository, URL-encoded (`flxbl-io%2Fsf-core`) */
+                repository: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PutPoolDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PoolDto"];
+                };
+            };
+            /** @description Invalid path parameter or body (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden - Requires role: owner (to change a pool), or the key may not access this repository */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The pool's name is a resource's, or a member's name is a pool's */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    PoolsController_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pool: string;
+                /** @description Repository, URL-encoded (`flxbl-io%2Fsf-core`) */
+                repository: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletedPoolDto"];
+                };
+            };
+            /** @description Invalid path parameter or body (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden - Requires role: owner (to change a pool), or the key may not access this repository */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such pool */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
