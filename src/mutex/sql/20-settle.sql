@@ -124,8 +124,13 @@ DECLARE
   v_repository text;
 BEGIN
   SELECT * INTO t FROM tickets WHERE id = p_ticket_id;
-  IF NOT FOUND OR NOT mutex_ticket_under(t, p_repository, p_resource) THEN RETURN v_settled || '{"outcome": "not_found"}'; END IF;
+  IF NOT FOUND THEN RETURN v_settled || '{"outcome": "not_found"}'; END IF;
   SELECT * INTO l FROM locks WHERE id = t.lock_id;
+  -- Under its own lock's path (the common case, no query more), or under another of a set's or pool ticket's.
+  IF (l.repository = coalesce(p_repository, l.repository) AND l.resource = coalesce(p_resource, l.resource)) IS NOT TRUE
+     AND NOT (mutex_ticket_is_set(t) AND mutex_ticket_under(t, p_repository, p_resource)) THEN
+    RETURN v_settled || '{"outcome": "not_found"}';
+  END IF;
   IF t.status <> 'released' AND (mutex_ticket_is_set(t) OR l.coupled > 0) THEN
     v_repository := (mutex_ticket_names(t)).repository;
     IF mutex_coupled_due(v_repository, v_now) THEN
