@@ -78,6 +78,8 @@ describe('lock action (actions/lock)', () => {
         INPUT_TOKEN: appKey,
         INPUT_REPOSITORY: l.repository,
         INPUT_RESOURCE: l.resource,
+        INPUT_POOL: '',
+        INPUT_COUNT: '1',
         INPUT_LEASE: '15m',
         'INPUT_WAIT-TIMEOUT': '',
         INPUT_REASON: '',
@@ -125,6 +127,29 @@ describe('lock action (actions/lock)', () => {
     expect(await ticket(l, id)).toMatchObject({ status: 'released', releaseReason: 'released' });
     expect((await ticket(l, waiter.id)).status).toBe('acquired');
     expect(alive(renewerPid)).toBe(false);
+  });
+
+  it('holds several resources (one per line of resource), or members of a pool; outputs what it holds', async () => {
+    const [a, b] = [newLock(), newLock()];
+    const set = job(a, { INPUT_RESOURCE: `${a.resource}\n${b.resource}\n` });
+    expect((await set.main().exited).code).toBe(0);
+    expect(JSON.parse(set.outputs().resources)).toEqual([a.resource, b.resource]);
+    expect(Object.keys(JSON.parse(set.outputs()['fencing-tokens']))).toEqual([a.resource, b.resource]);
+    expect((await tickets(b)).find((t) => t.status === 'acquired')?.id).toBe(set.outputs().ticket);
+    expect((await set.post()).code).toBe(0);
+    expect((await tickets(b)).filter((t) => t.status !== 'released')).toEqual([]);
+
+    const pool = `pool-${a.resource}`;
+    const poolUrl = `/sfp/api/pools/${encodeURIComponent(a.repository)}/${pool}`;
+    expect((await http(cluster.url, cluster.ownerToken).put(poolUrl, { resources: [`${pool}-1`, `${pool}-2`, `${pool}-3`] })).status).toBe(200);
+    const fromPool = job(a, { INPUT_RESOURCE: '', INPUT_POOL: pool, INPUT_COUNT: '2' });
+    expect((await fromPool.main().exited).code).toBe(0);
+    expect(JSON.parse(fromPool.outputs().resources)).toHaveLength(2);
+    expect((await http(cluster.url, cluster.ownerToken).get(poolUrl)).body.held).toBe(2);
+    expect((await fromPool.post()).code).toBe(0);
+    expect((await http(cluster.url, cluster.ownerToken).get(poolUrl)).body.held).toBe(0);
+    const both = await job(a, { INPUT_POOL: pool }).main().exited;
+    expect([both.code, both.stdout]).toEqual([1, expect.stringContaining("give input 'resource' or 'pool', not both")]);
   });
 
   it('main waits its turn, logging the queue position; post releases after the job', async () => {

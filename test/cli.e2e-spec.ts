@@ -216,11 +216,38 @@ describe('queue-mutex CLI', () => {
     [['launch'], /unknown command 'launch'/],
     [['unlock', '--repository', 'r', '--resource', 'x'], /--ticket is required/],
     [['lock', '--repository', 'r', '--resource', 'x', '--meta', 'novalue'], /must be key=value/],
+    [['run', '--repository', 'r', '--resource', 'x', '--pool', 'p', '--', 'true'], /give --resource or --pool, not both/],
+    [['run', '--repository', 'r', '--resource', 'x', '--count', '2', '--', 'true'], /--count goes with --pool/],
+    [['run', '--repository', 'r', '--pool', 'p', '--count', 'two', '--', 'true'], /--count 'two' must be a whole number/],
+    [['run', '--repository', 'r', '--resource', 'x', '--resource', 'x', '--', 'true'], /names the same resource twice/],
   ])('bad usage %j: exit 64 with a message', async (args, message) => {
     const r = await runCli(args, env());
     expect(r.code).toBe(64);
     expect(r.stderr).toMatch(message);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('holds several resources at once (repeated --resource), and members of a pool (--pool --count)', async () => {
+    const [a, b] = [newLock(), newLock()];
+    const show = 'echo "R=$QUEUE_MUTEX_RESOURCES T=$QUEUE_MUTEX_FENCING_TOKENS"';
+    // b is held: the set waits for it, then holds both.
+    const held = await holdBy(b, 2);
+    const set = await runCli(['run', '--repository', a.repository, '--resource', a.resource, '--resource', b.resource, '--lease', '2s', '--', 'sh', '-c', show], env());
+    expect(set.code).toBe(0);
+    expect(set.stdout).toContain(`R=${JSON.stringify([a.resource, b.resource])}`);
+    expect(set.stderr).toContain(`acquired ${a.repository} ${a.resource}+${b.resource}`);
+    expect((await ticket(b, held.id)).releaseReason).toBe('expired');
+    expect((await tickets(a)).filter((t) => t.status !== 'released')).toEqual([]);
+
+    const pool = `pool-${++seq}`;
+    const members = [newLock().resource, newLock().resource, newLock().resource];
+    expect((await owner().put(`/sfp/api/pools/${encodeURIComponent(a.repository)}/${pool}`, { resources: members })).status).toBe(200);
+    const got = await runCli(['run', '--repository', a.repository, '--pool', pool, '--count', '2', '--', 'sh', '-c', show], env());
+    expect(got.code).toBe(0);
+    const resources = JSON.parse(got.stdout.match(/R=(\S+)/)![1]) as string[];
+    expect(resources).toHaveLength(2);
+    for (const r of resources) expect(members).toContain(r);
+    expect((await owner().get(`/sfp/api/pools/${encodeURIComponent(a.repository)}/${pool}`)).body.held).toBe(0);
   });
 
   it('no server given: exit 64 naming QUEUE_MUTEX_URL; --help exits 0', async () => {

@@ -852,9 +852,6 @@ function formatDuration(ms) {
 }
 
 // ../../packages/client/src/wait-progress.ts
-function lockName(lock) {
-  return `${lock.repository} ${lock.resource}`;
-}
 function describeWait(status, client) {
   const parts = [`waiting ${formatDuration(status.waitedMs)}`];
   if (status.unreachable) return `${parts[0]}; ${status.unreachable}; retrying`;
@@ -870,6 +867,18 @@ function describeHolder(holder, client) {
 }
 function waitSignature(status) {
   return [status.position, status.waiting, status.holder?.id ?? "", status.unreachable ? "unreachable" : ""].join("|");
+}
+
+// ../../packages/client/src/queue-target.ts
+function targetLock(repository, target) {
+  return { repository, resource: "pool" in target ? target.pool : target.resources[0] };
+}
+function targetBody(target) {
+  if ("pool" in target) return { pool: target.pool, count: target.count };
+  return target.resources.length === 1 ? { resource: target.resources[0] } : { resources: target.resources };
+}
+function targetName(repository, target) {
+  return "pool" in target ? `${repository} pool ${target.pool}${target.count > 1 ? ` (${target.count})` : ""}` : `${repository} ${target.resources.join("+")}`;
 }
 
 // src/action-runtime.ts
@@ -929,14 +938,29 @@ function readSettings() {
   const token = requiredInput("token");
   const url = requiredInput("url");
   if (!/^https?:\/\/[^/]/.test(url)) throw new ActionFailure(`input 'url' must be an http:// or https:// URL, not '${url}'`);
+  const repository = requiredInput("repository");
+  const target = targetInput();
   return {
     url,
     token,
-    lock: { repository: requiredInput("repository"), resource: requiredInput("resource") },
+    lock: targetLock(repository, target),
+    target,
     leaseSeconds: duration("lease", input("lease") || DEFAULT_LEASE),
     waitTimeoutSeconds: input("wait-timeout") ? duration("wait-timeout", input("wait-timeout")) : null,
     reason: input("reason")
   };
+}
+function targetInput() {
+  const resources = input("resource").split("\n").map((r) => r.trim()).filter(Boolean);
+  const pool = input("pool").trim();
+  if (pool && resources.length > 0) throw new ActionFailure("give input 'resource' or 'pool', not both");
+  if (pool) {
+    const count = Number(input("count") || "1");
+    if (!Number.isInteger(count) || count < 1) throw new ActionFailure(`input 'count' must be a whole number of at least 1, not '${input("count")}'`);
+    return { pool, count };
+  }
+  if (resources.length === 0) throw new ActionFailure("input 'resource' is required (or 'pool')");
+  return { resources };
 }
 function duration(name, text) {
   const seconds = parseDuration(text);
@@ -981,7 +1005,7 @@ runStep(async () => {
   let ticket = await client.queue(
     {
       repository: s.lock.repository,
-      resource: s.lock.resource,
+      ...targetBody(s.target),
       leaseDurationSeconds: s.leaseSeconds,
       ...s.reason ? { reason: s.reason } : {},
       ...s.waitTimeoutSeconds !== null ? { waitTimeoutSeconds: Math.ceil(s.waitTimeoutSeconds) } : {},
@@ -994,7 +1018,7 @@ runStep(async () => {
   });
   saveState(STATE.ticket, ticket.id);
   if (ticket.status !== "acquired") {
-    info(`Queued for ${lockName(s.lock)} (ticket ${ticket.id})`);
+    info(`Queued for ${targetName(s.lock.repository, s.target)} (ticket ${ticket.id})`);
     let last = null;
     try {
       ticket = await waitForGrant(client, s.lock, ticket, {
@@ -1009,9 +1033,9 @@ runStep(async () => {
       });
     } catch (err) {
       await endTicket(client, s.lock, ticket.id, warning);
-      if (interrupt.signal.aborted) throw new ActionFailure(`cancelled while waiting for ${lockName(s.lock)}; left the queue`);
+      if (interrupt.signal.aborted) throw new ActionFailure(`cancelled while waiting for ${targetName(s.lock.repository, s.target)}; left the queue`);
       if (err instanceof WaitTimeoutError) {
-        throw new ActionFailure(`gave up waiting for ${lockName(s.lock)} after ${formatDuration(err.waitedMs)} (wait-timeout); left the queue`);
+        throw new ActionFailure(`gave up waiting for ${targetName(s.lock.repository, s.target)} after ${formatDuration(err.waitedMs)} (wait-timeout); left the queue`);
       }
       if (err instanceof TicketEndedError) throw new ActionFailure(err.message);
       throw failure(err);
@@ -1035,7 +1059,9 @@ runStep(async () => {
   saveState(STATE.renewerLog, log);
   setOutput("ticket", ticket.id);
   setOutput("fencing-token", String(ticket.fencingToken ?? ""));
+  setOutput("resources", JSON.stringify(ticket.resources));
+  setOutput("fencing-tokens", JSON.stringify(ticket.fencingTokens));
   info(
-    `Acquired ${lockName(s.lock)} after ${formatDuration(Date.now() - started)} (ticket ${ticket.id}, fencing token ${ticket.fencingToken}); the lease (${formatDuration(ticket.leaseDurationSeconds * 1e3)}) is renewed until the job ends`
+    `Acquired ${s.lock.repository} ${ticket.resources.join("+")} after ${formatDuration(Date.now() - started)} (ticket ${ticket.id}, fencing token ${ticket.fencingToken}); the lease (${formatDuration(ticket.leaseDurationSeconds * 1e3)}) is renewed until the job ends`
   );
 });

@@ -766,6 +766,11 @@ function positive(seconds) {
   return Number.isFinite(seconds) && seconds > 0 ? seconds : null;
 }
 
+// ../../packages/client/src/queue-target.ts
+function targetLock(repository, target) {
+  return { repository, resource: "pool" in target ? target.pool : target.resources[0] };
+}
+
 // src/action-runtime.ts
 function input(name) {
   return (process.env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] ?? "").trim();
@@ -784,14 +789,29 @@ function readSettings() {
   const token = requiredInput("token");
   const url = requiredInput("url");
   if (!/^https?:\/\/[^/]/.test(url)) throw new ActionFailure(`input 'url' must be an http:// or https:// URL, not '${url}'`);
+  const repository = requiredInput("repository");
+  const target = targetInput();
   return {
     url,
     token,
-    lock: { repository: requiredInput("repository"), resource: requiredInput("resource") },
+    lock: targetLock(repository, target),
+    target,
     leaseSeconds: duration("lease", input("lease") || DEFAULT_LEASE),
     waitTimeoutSeconds: input("wait-timeout") ? duration("wait-timeout", input("wait-timeout")) : null,
     reason: input("reason")
   };
+}
+function targetInput() {
+  const resources = input("resource").split("\n").map((r) => r.trim()).filter(Boolean);
+  const pool = input("pool").trim();
+  if (pool && resources.length > 0) throw new ActionFailure("give input 'resource' or 'pool', not both");
+  if (pool) {
+    const count = Number(input("count") || "1");
+    if (!Number.isInteger(count) || count < 1) throw new ActionFailure(`input 'count' must be a whole number of at least 1, not '${input("count")}'`);
+    return { pool, count };
+  }
+  if (resources.length === 0) throw new ActionFailure("input 'resource' is required (or 'pool')");
+  return { resources };
 }
 function duration(name, text) {
   const seconds = parseDuration(text);

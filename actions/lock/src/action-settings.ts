@@ -1,4 +1,4 @@
-import { LockRef, parseDuration, SfpClient, SfpHttpError, SfpUnavailableError } from '@queue-mutex/client';
+import { LockRef, parseDuration, QueueTarget, SfpClient, SfpHttpError, SfpUnavailableError, targetLock } from '@queue-mutex/client';
 import { ActionFailure, input, requiredInput } from './action-runtime';
 
 export const DEFAULT_LEASE = '15m';
@@ -6,7 +6,9 @@ export const DEFAULT_LEASE = '15m';
 export interface ActionSettings {
   url: string;
   token: string;
+  /** The path the ticket answers under (its first resource, or its pool). */
   lock: LockRef;
+  target: QueueTarget;
   leaseSeconds: number;
   waitTimeoutSeconds: number | null;
   reason: string;
@@ -17,14 +19,34 @@ export function readSettings(): ActionSettings {
   const token = requiredInput('token');
   const url = requiredInput('url');
   if (!/^https?:\/\/[^/]/.test(url)) throw new ActionFailure(`input 'url' must be an http:// or https:// URL, not '${url}'`);
+  const repository = requiredInput('repository');
+  const target = targetInput();
   return {
     url,
     token,
-    lock: { repository: requiredInput('repository'), resource: requiredInput('resource') },
+    lock: targetLock(repository, target),
+    target,
     leaseSeconds: duration('lease', input('lease') || DEFAULT_LEASE),
     waitTimeoutSeconds: input('wait-timeout') ? duration('wait-timeout', input('wait-timeout')) : null,
     reason: input('reason'),
   };
+}
+
+/** `resource` (one per line: a set) or `pool` with `count`. */
+function targetInput(): QueueTarget {
+  const resources = input('resource')
+    .split('\n')
+    .map((r) => r.trim())
+    .filter(Boolean);
+  const pool = input('pool').trim();
+  if (pool && resources.length > 0) throw new ActionFailure("give input 'resource' or 'pool', not both");
+  if (pool) {
+    const count = Number(input('count') || '1');
+    if (!Number.isInteger(count) || count < 1) throw new ActionFailure(`input 'count' must be a whole number of at least 1, not '${input('count')}'`);
+    return { pool, count };
+  }
+  if (resources.length === 0) throw new ActionFailure("input 'resource' is required (or 'pool')");
+  return { resources };
 }
 
 function duration(name: string, text: string): number {

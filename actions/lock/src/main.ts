@@ -8,7 +8,8 @@ import {
   detectCiMetadata,
   endTicket,
   formatDuration,
-  lockName,
+  targetBody,
+  targetName,
   Ticket,
   TicketEndedError,
   waitForGrant,
@@ -40,7 +41,7 @@ runStep(async () => {
     .queue(
       {
         repository: s.lock.repository,
-        resource: s.lock.resource,
+        ...targetBody(s.target),
         leaseDurationSeconds: s.leaseSeconds,
         ...(s.reason ? { reason: s.reason } : {}),
         ...(s.waitTimeoutSeconds !== null ? { waitTimeoutSeconds: Math.ceil(s.waitTimeoutSeconds) } : {}),
@@ -55,7 +56,7 @@ runStep(async () => {
   saveState(STATE.ticket, ticket.id);
 
   if (ticket.status !== 'acquired') {
-    info(`Queued for ${lockName(s.lock)} (ticket ${ticket.id})`);
+    info(`Queued for ${targetName(s.lock.repository, s.target)} (ticket ${ticket.id})`);
     let last: { signature: string; at: number } | null = null;
     try {
       ticket = await waitForGrant(client, s.lock, ticket, {
@@ -70,9 +71,9 @@ runStep(async () => {
       });
     } catch (err) {
       await endTicket(client, s.lock, ticket.id, warning);
-      if (interrupt.signal.aborted) throw new ActionFailure(`cancelled while waiting for ${lockName(s.lock)}; left the queue`);
+      if (interrupt.signal.aborted) throw new ActionFailure(`cancelled while waiting for ${targetName(s.lock.repository, s.target)}; left the queue`);
       if (err instanceof WaitTimeoutError) {
-        throw new ActionFailure(`gave up waiting for ${lockName(s.lock)} after ${formatDuration(err.waitedMs)} (wait-timeout); left the queue`);
+        throw new ActionFailure(`gave up waiting for ${targetName(s.lock.repository, s.target)} after ${formatDuration(err.waitedMs)} (wait-timeout); left the queue`);
       }
       if (err instanceof TicketEndedError) throw new ActionFailure(err.message);
       throw failure(err);
@@ -100,8 +101,10 @@ runStep(async () => {
 
   setOutput('ticket', ticket.id);
   setOutput('fencing-token', String(ticket.fencingToken ?? ''));
+  setOutput('resources', JSON.stringify(ticket.resources));
+  setOutput('fencing-tokens', JSON.stringify(ticket.fencingTokens));
   info(
-    `Acquired ${lockName(s.lock)} after ${formatDuration(Date.now() - started)} (ticket ${ticket.id}, fencing token ${ticket.fencingToken}); ` +
+    `Acquired ${s.lock.repository} ${ticket.resources.join('+')} after ${formatDuration(Date.now() - started)} (ticket ${ticket.id}, fencing token ${ticket.fencingToken}); ` +
       `the lease (${formatDuration(ticket.leaseDurationSeconds * 1_000)}) is renewed until the job ends`,
   );
 });

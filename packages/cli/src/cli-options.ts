@@ -1,5 +1,5 @@
 import { parseArgs, ParseArgsConfig } from 'node:util';
-import { detectCiMetadata, LockRef, mergeMetadata, parseDuration, parseMetadataPairs, TicketMetadata } from '@queue-mutex/client';
+import { detectCiMetadata, LockRef, mergeMetadata, parseDuration, parseMetadataPairs, QueueTarget, targetLock, TicketMetadata } from '@queue-mutex/client';
 import { usageError } from './exit-codes';
 
 export const COMMANDS = ['run', 'lock', 'unlock', 'renew', 'status', 'list'] as const;
@@ -15,6 +15,8 @@ const CONNECTION: Options = {
   help: { type: 'boolean', short: 'h' },
 };
 const LOCK: Options = { repository: { type: 'string', short: 'r' }, resource: { type: 'string' } };
+/** What a new ticket asks for: one or more resources (repeat --resource), or members of a pool. */
+const TARGET: Options = { repository: { type: 'string', short: 'r' }, resource: { type: 'string', multiple: true }, pool: { type: 'string' }, count: { type: 'string' } };
 const QUEUE: Options = {
   lease: { type: 'string' },
   'wait-timeout': { type: 'string' },
@@ -26,8 +28,8 @@ const TICKET: Options = { ticket: { type: 'string' } };
 const JSON_OUTPUT: Options = { json: { type: 'boolean' } };
 
 export const COMMAND_OPTIONS: Record<CommandName, Options> = {
-  run: { ...CONNECTION, ...LOCK, ...QUEUE, 'kill-grace': { type: 'string' } },
-  lock: { ...CONNECTION, ...LOCK, ...QUEUE, wait: { type: 'boolean' }, ...JSON_OUTPUT },
+  run: { ...CONNECTION, ...TARGET, ...QUEUE, 'kill-grace': { type: 'string' } },
+  lock: { ...CONNECTION, ...TARGET, ...QUEUE, wait: { type: 'boolean' }, ...JSON_OUTPUT },
   unlock: { ...CONNECTION, ...LOCK, ...TICKET, ...JSON_OUTPUT },
   renew: { ...CONNECTION, ...LOCK, ...TICKET, lease: { type: 'string' }, ...JSON_OUTPUT },
   status: { ...CONNECTION, ...LOCK, ...TICKET, ...JSON_OUTPUT },
@@ -46,7 +48,9 @@ export interface Connection {
 }
 
 export interface QueueSettings {
+  /** The path the ticket answers under (its first resource, or its pool). */
   lock: LockRef;
+  target: QueueTarget;
   leaseSeconds: number;
   waitTimeoutSeconds: number | null;
   reason: string | undefined;
@@ -100,6 +104,29 @@ export function lockOf(values: ParsedValues, command: CommandName): LockRef {
   return { repository, resource };
 }
 
+/** --resource (repeated for several, all locked at once) or --pool with --count. */
+export function targetOf(values: ParsedValues, command: CommandName): { lock: LockRef; target: QueueTarget } {
+  const repository = str(values.repository);
+  if (!repository?.trim()) throw usageError('--repository is required (e.g. --repository flxbl-io/sf-core)', command);
+  const resources = ((values.resource as string[] | undefined) ?? []).filter((r) => r.trim() !== '');
+  const pool = str(values.pool);
+  const count = str(values.count);
+  if (pool !== undefined && resources.length > 0) throw usageError('give --resource or --pool, not both', command);
+  let target: QueueTarget;
+  if (pool !== undefined) {
+    if (!pool.trim()) throw usageError('--pool must name a pool', command);
+    const n = count === undefined ? 1 : Number(count);
+    if (!Number.isInteger(n) || n < 1) throw usageError(`--count '${count}' must be a whole number of at least 1`, command);
+    target = { pool, count: n };
+  } else {
+    if (count !== undefined) throw usageError('--count goes with --pool', command);
+    if (resources.length === 0) throw usageError('--resource is required (e.g. --resource uat), or --pool', command);
+    if (new Set(resources).size !== resources.length) throw usageError('--resource names the same resource twice', command);
+    target = { resources };
+  }
+  return { lock: targetLock(repository, target), target };
+}
+
 export function ticketOf(values: ParsedValues, command: CommandName): string {
   const ticket = str(values.ticket);
   if (!ticket?.trim()) throw usageError('--ticket is required (the id that lock printed)', command);
@@ -118,7 +145,7 @@ export function queueSettingsOf(values: ParsedValues, env: NodeJS.ProcessEnv, co
     throw usageError('--idempotency-key must be 1-200 characters', command);
   }
   return {
-    lock: lockOf(values, command),
+    ...targetOf(values, command),
     leaseSeconds: lease === undefined ? DEFAULT_LEASE_SECONDS : duration(lease, 'lease', command),
     waitTimeoutSeconds: waitTimeout === undefined ? null : duration(waitTimeout, 'wait-timeout', command),
     reason: str(values.reason),
@@ -152,7 +179,9 @@ Connection (every command):
 
 const QUEUE_HELP = `
   -r, --repository R     the repository, e.g. flxbl-io/sf-core
-  --resource X           the resource inside it, e.g. uat
+  --resource X           the resource inside it, e.g. uat; repeat it to lock several at
+                         once (all or none, in one queue place: no deadlock)
+  --pool P [--count N]   instead: N (1) free members of the pool P, the one free the longest first
   --lease DUR            lease once granted (15m)
   --wait-timeout DUR     give up waiting after this long (exit 75); default: wait
   --reason TEXT          shown to others while you hold or wait
@@ -180,7 +209,7 @@ run exits with the command's own code.
 'queue-mutex <command> --help' tells more.
 ${CONNECTION_HELP}
 `,
-  run: `Usage: queue-mutex run --repository R --resource X [options] -- command [args...]
+  run: `Usage: queue-mutex run --repository R (--resource X [--resource Y...] | --pool P [--count N]) [options] -- command [args...]
 
 Queues for the lock, waits its turn (telling the queue position and who holds the lock),
 runs the command holding the lock, renews the lease while it runs, and releases when it ends.
@@ -194,7 +223,7 @@ to the command, then the lock is released (130, 143, 129); while waiting they le
 64 usage, 69 server unreachable, 75 gave up waiting, 76 lease lost (the command was stopped),
 77 key refused, 127 command not found.
 `,
-  lock: `Usage: queue-mutex lock --repository R --resource X [--wait] [options]
+  lock: `Usage: queue-mutex lock --repository R (--resource X... | --pool P [--count N]) [--wait] [options]
 
 Queues a ticket and prints its id on stdout (the whole ticket with --json). With --wait, waits
 until it is granted (exit 75 after --wait-timeout, leaving the queue). The lease is not renewed:

@@ -40,10 +40,8 @@ export async function runCommand(s: RunSettings, client: SfpClient): Promise<num
       await releaseTicket(client, s, ticket, out);
       return signalExitCode(state.received);
     }
-    out.info(
-      `acquired ${lockName(lock)} after ${formatDuration(Date.now() - started)} (ticket ${ticket.id}, fencing token ${ticket.fencingToken}); ` +
-        `running ${s.command[0]}`,
-    );
+    const tokens = ticket.resources.length > 1 ? `fencing tokens ${JSON.stringify(ticket.fencingTokens)}` : `fencing token ${ticket.fencingToken}`;
+    out.info(`acquired ${lock.repository} ${ticket.resources.join('+')} after ${formatDuration(Date.now() - started)} (ticket ${ticket.id}, ${tokens}); running ${s.command[0]}`);
 
     // 2. Hold: run the command, renewing the lease until it exits.
     const heldSince = Date.now();
@@ -80,6 +78,10 @@ function commandEnv(ticket: Ticket): NodeJS.ProcessEnv {
     QUEUE_MUTEX_TICKET: ticket.id,
     QUEUE_MUTEX_FENCING_TOKEN: String(ticket.fencingToken ?? ''),
     QUEUE_MUTEX_LEASE_EXPIRES_AT: ticket.leaseExpiresAt ?? '',
+    // What it holds: a pool ticket learns here which members it got.
+    QUEUE_MUTEX_RESOURCE: ticket.resource,
+    QUEUE_MUTEX_RESOURCES: JSON.stringify(ticket.resources),
+    QUEUE_MUTEX_FENCING_TOKENS: JSON.stringify(ticket.fencingTokens),
   };
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { endTicket, formatDuration, lockName, QueueRequest, SfpClient, Ticket, TicketEndedError, waitForGrant, WaitTimeoutError } from '@queue-mutex/client';
+import { endTicket, formatDuration, QueueRequest, SfpClient, targetBody, targetName, Ticket, TicketEndedError, waitForGrant, WaitTimeoutError } from '@queue-mutex/client';
 import { QueueSettings } from './cli-options';
 import { EXIT, signalExitCode } from './exit-codes';
 import { ProgressReporter } from './progress-reporter';
@@ -11,7 +11,7 @@ export const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 export function queueBody(q: QueueSettings): QueueRequest {
   return {
     repository: q.lock.repository,
-    resource: q.lock.resource,
+    ...targetBody(q.target),
     leaseDurationSeconds: q.leaseSeconds,
     ...(q.reason !== undefined ? { reason: q.reason } : {}),
     ...(q.waitTimeoutSeconds !== null ? { waitTimeoutSeconds: Math.ceil(q.waitTimeoutSeconds) } : {}),
@@ -48,7 +48,7 @@ export async function queueAndWait(
   }
   if (!wait || ticket.status === 'acquired') return { ticket };
 
-  out.info(`queued for ${lockName(q.lock)} (ticket ${ticket.id})`);
+  out.info(`queued for ${targetName(q.lock.repository, q.target)} (ticket ${ticket.id})`);
   try {
     return {
       ticket: await waitForGrant(client, q.lock, ticket, {
@@ -66,7 +66,7 @@ export async function queueAndWait(
     }
     if (err instanceof WaitTimeoutError) {
       await leave(ticket.id);
-      out.warn(`gave up waiting for ${lockName(q.lock)} after ${formatDuration(err.waitedMs)} (--wait-timeout); left the queue`);
+      out.warn(`gave up waiting for ${targetName(q.lock.repository, q.target)} after ${formatDuration(err.waitedMs)} (--wait-timeout); left the queue`);
       return { exitCode: EXIT.TEMPFAIL };
     }
     if (err instanceof TicketEndedError) {

@@ -5,3 +5,4 @@ export * from './ci-metadata';
 export * from './durations';
 export * from './wait-progress';
 export type { components, paths } from './generated/api-schema';
+export * from './queue-target';
