@@ -168,7 +168,8 @@ export class LockOverviewQueries {
       `SELECT t.id AS w_id, t.requester_id AS w_requester_id, t.requester_name AS w_requester_name, t.created_at AS w_created_at,
               t.wait_deadline AS w_wait_deadline, t.lease_duration_seconds AS w_lease_duration_seconds, t.reason AS w_reason,
               t.metadata AS w_metadata, t.lock_count AS w_lock_count, t.pool_id AS w_pool_id, ${namesOf('t')} AS w_names
-         FROM mutex_lock_waiters($1, $2) t`,
+         FROM mutex_lock_waiters($1, $2) t
+        ORDER BY t.seq`,
       [lockId, limit],
     );
     return rows.map((r) => toWaiter(r, resource)!);
