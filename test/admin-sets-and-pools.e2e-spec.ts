@@ -22,6 +22,7 @@ const REPO = 'acme/rel';
 describe('admin: sets and pools', () => {
   let cluster: TestCluster;
   let member: { id: string; apiKey: string };
+  let application: { id: string; apiKey: string };
   let limited: { id: string; apiKey: string };
   const t: Record<string, any> = {};
 
@@ -31,6 +32,7 @@ describe('admin: sets and pools', () => {
   beforeAll(async () => {
     cluster = await startCluster(1);
     member = await createUser(cluster.url, cluster.ownerToken, { name: 'viewer', role: 'member' });
+    application = await createUser(cluster.url, cluster.ownerToken, { name: 'reader-app', role: 'application' });
     limited = await createUser(cluster.url, cluster.ownerToken, { name: 'acme-viewer', role: 'member', repositories: ['acme/*'] });
     const as = async (name: string) => http(cluster.url, (await createUser(cluster.url, cluster.ownerToken, { name, role: 'application' })).apiKey);
     const queue = async (c: ReturnType<typeof http>, repository: string, body: Record<string, unknown>) => {
@@ -129,7 +131,7 @@ describe('admin: sets and pools', () => {
 
   describe('pools overview', () => {
     it('lists every pool the key may see, across repositories, with members, holders and queue, to every role', async () => {
-      for (const key of [cluster.ownerToken, member.apiKey]) {
+      for (const key of [cluster.ownerToken, application.apiKey, member.apiKey]) {
         const res = await http(cluster.url, key).get('/sfp/api/admin/pools');
         expect(res.status).toBe(200);
         expect(res.body).toMatchObject({ total: 4, limit: 50, offset: 0 });
