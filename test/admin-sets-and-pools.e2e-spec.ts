@@ -234,6 +234,45 @@ describe('admin: sets and pools', () => {
     });
   });
 
+  it('agrees with every waiting ticket\'s own queuePosition: 1 + the waiters ahead in the queues of the locks it can use', async () => {
+    const repository = 'mix/repo';
+    const resources = ['a', 'b', 'c', 'd', 'e'];
+    const members = ['c', 'd', 'e'];
+    expect((await owner().put(poolPath(repository, 'p'), { resources: members })).status).toBe(200);
+    let seed = 7;
+    const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    const c = http(cluster.url, cluster.ownerToken);
+    const tickets: any[] = [];
+    for (let i = 0; i < 30; i++) {
+      const kind = random(3);
+      const body =
+        kind === 0 ? { resource: resources[random(5)] }
+        : kind === 1 ? { resources: [...new Set([resources[random(5)], resources[random(5)], resources[random(5)]])] }
+        : { pool: 'p', count: 1 + random(2) };
+      const res = await c.post('/sfp/api/locks', { repository, leaseDurationSeconds: 600, ...body });
+      expect(res.status).toBe(201);
+      tickets.push({ ...res.body, usable: 'pool' in body ? members : ((body as any).resources ?? [(body as any).resource]) });
+    }
+    const queues: Record<string, string[]> = {};
+    for (const r of resources) {
+      queues[r] = (await c.get(`/sfp/api/admin/resources/${enc(repository)}/${r}`)).body.queue.map((w: any) => w.ticketId);
+    }
+    let waiting = 0;
+    for (const t of tickets) {
+      const now = (await c.get(`/sfp/api/locks/${enc(repository)}/${enc(t.resource)}/${t.id}`)).body;
+      if (now.status !== 'queued') continue;
+      waiting++;
+      const ahead = new Set<string>();
+      for (const r of t.usable) {
+        const q = queues[r];
+        expect([t.id, r, q.includes(t.id)]).toEqual([t.id, r, true]);
+        q.slice(0, q.indexOf(t.id)).forEach((id) => ahead.add(id));
+      }
+      expect([t.id, now.queuePosition]).toEqual([t.id, 1 + ahead.size]);
+    }
+    expect(waiting).toBeGreaterThan(10);
+  });
+
   it('documents the new path and fields in Swagger with examples', async () => {
     const doc = (await http(cluster.url).get('/docs-json')).body;
     expect(doc.paths['/sfp/api/admin/pools'].get.responses['200'].content['application/json'].schema.$ref).toMatch(/PoolPageDto/);
