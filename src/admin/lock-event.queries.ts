@@ -42,6 +42,7 @@ export class LockEventQueries {
   constructor(private readonly pg: PgPool) {}
 
   async page(filter: EventFilter, limit: number): Promise<EventRow[]> {
+    // Placeholders only: the conditions are assembled here, as a one-lock page has two parts.
     const w = new SqlWhereBuilder();
     const common: string[] = [];
     const and = (condition: string) => common.push(condition);
