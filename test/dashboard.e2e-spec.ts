@@ -6,6 +6,9 @@ const XSS_NAME = '<img src=x onerror="window.__xss=1">';
 const XSS_REASON = '<script>window.__xss=2</script>';
 const XSS_URL = 'javascript:window.__xss=3';
 const CI_RUN = 'https://ci.example/acme/web/runs/42';
+const XSS_POOL = '<img src=x onerror=window.__xss=4>';
+const XSS_RESOURCE = '<i onmouseover=window.__xss=5>sf-core-uat</i>';
+const XSS_POOL_USER = '<svg onload=window.__xss=6>';
 
 describe('dashboard in a real browser', () => {
   let cluster: TestCluster;
@@ -119,6 +122,68 @@ describe('dashboard in a real browser', () => {
     await page.click('#sign-out');
     await page.waitForSelector('#signin:not([hidden])');
     expect(await page.evaluate(() => sessionStorage.length + localStorage.length)).toBe(0);
+    await page.close();
+  });
+
+  it('shows pools with free and held members and their queue, a set on each of its resources, pool tickets by their pool', async () => {
+    const repo = 'acme/sets';
+    const at = (resource: string, state?: string) => `tr[data-repository="${repo}"][data-resource="${resource}"]${state ? `[data-state="${state}"]` : ''}`;
+    const owner = http(cluster.url, cluster.ownerToken);
+    expect((await owner.put(`/sfp/api/pools/${encodeURIComponent(repo)}/${encodeURIComponent(XSS_POOL)}`, { resources: ['org-1', 'org-2'], description: 'UAT orgs' })).status).toBe(200);
+    const as = async (name: string) => http(cluster.url, (await createUser(cluster.url, cluster.ownerToken, { name, role: 'application' })).apiKey);
+    const queue = async (name: string, body: Record<string, unknown>) => (await (await as(name)).post('/sfp/api/locks', { repository: repo, leaseDurationSeconds: 900, ...body })).body;
+    const set = await queue('set-holder', { resources: ['sf-core-src', XSS_RESOURCE], reason: 'release 9' });
+    const pooled = await queue('pool-user', { pool: XSS_POOL });
+    const waiter = await queue(XSS_POOL_USER, { pool: XSS_POOL, count: 2 });
+    expect([set.status, pooled.status, pooled.resources, waiter.status]).toEqual(['acquired', 'acquired', ['org-1'], 'queued']);
+
+    const page = await signIn(member.apiKey);
+    // The pools section: members free or held (and by whom), the pool's queue; names are text.
+    const card = await page.waitForSelector(`article.pool[data-pool="${XSS_POOL}"][data-repository="${repo}"]`);
+    expect(await card.$eval('.pool-name', (n) => n.textContent)).toBe(XSS_POOL);
+    expect(await card.$eval('.pool-free', (n) => n.textContent)).toBe('1 of 2 free');
+    const held = await card.$('li[data-member="org-1"][data-state="held"]');
+    expect(await held!.$eval('.holder-name', (n) => n.textContent)).toBe('pool-user');
+    expect(await card.$('li[data-member="org-2"][data-state="free"]')).not.toBeNull();
+    expect(await card.$$eval('.pool-queue li .waiter-name', (ns) => ns.map((n) => n.textContent))).toEqual([XSS_POOL_USER]);
+    expect(await card.$eval('.pool-queue li', (n) => n.textContent)).toContain('wants 2');
+
+    // A set's ticket on each of its resources, with the other one named.
+    const src = await page.waitForSelector(at('sf-core-src', 'held'));
+    expect(await src.$eval('.holder-name', (n) => n.textContent)).toBe('set-holder');
+    expect(await src.$eval('.scope', (n) => n.textContent)).toBe(`set with ${XSS_RESOURCE}`);
+    const uat = await page.waitForSelector(at(XSS_RESOURCE, 'held'));
+    expect(await uat.$eval('.holder-name', (n) => n.textContent)).toBe('set-holder');
+    expect(await uat.$eval('.scope', (n) => n.textContent)).toBe('set with sf-core-src');
+    // A pool ticket by its pool, on the member it got; a free member wanted through its pool.
+    const org1 = await page.waitForSelector(at('org-1', 'held'));
+    expect(await org1.$eval('.scope', (n) => n.textContent)).toBe(`pool${XSS_POOL}`);
+    expect(await org1.$eval('.in-pools', (n) => n.textContent)).toBe(`in ${XSS_POOL}`);
+    const org2 = await page.waitForSelector(at('org-2', 'free'));
+    expect(await org2.$eval('.queue-count', (n) => n.textContent)).toBe('0 waiting + 1 via pool');
+    expect(await org2.$eval('.next-waiter .waiter-name', (n) => n.textContent)).toBe(XSS_POOL_USER);
+    expect(await org2.$eval('.next-waiter .scope', (n) => n.textContent)).toBe(`pool${XSS_POOL} ×2`);
+    if (process.env.DASHBOARD_POOLS_SCREENSHOT) await page.screenshot({ path: process.env.DASHBOARD_POOLS_SCREENSHOT, fullPage: true });
+
+    // The detail of a set's second resource: its holder's set, its events naming the other one.
+    await uat.click();
+    await page.waitForSelector('#detail-holder .scope');
+    expect(await page.textContent('#detail-resource')).toBe(XSS_RESOURCE);
+    expect(await page.textContent('#detail-holder')).toContain('Set of 2');
+    expect(await page.textContent('#detail-holder .scope')).toBe('set with sf-core-src');
+    await page.waitForSelector('#events tr[data-event="granted"] .scope');
+    expect(await page.textContent('#events tr[data-event="granted"] .scope')).toBe('with sf-core-src');
+    // A member from the pools section opens its detail, with its queue through the pool.
+    await page.click(`article.pool[data-pool="${XSS_POOL}"] li[data-member="org-2"] button`);
+    await page.waitForSelector('#detail-queue li[data-kind="pool"]');
+    expect(await page.textContent('#detail-resource')).toBe('org-2');
+    expect(await page.textContent('#detail-pools')).toBe(`Member of pool ${XSS_POOL}`);
+    expect(await page.textContent('#detail-queue li[data-kind="pool"] .waiter-name')).toBe(XSS_POOL_USER);
+    expect(await page.textContent('#detail-queue-count')).toBe('1');
+
+    // Nothing in a name became markup.
+    expect(await page.$$('#pools img, #pools svg, #rows i, #rows img, #rows svg, #detail i, #detail svg')).toHaveLength(0);
+    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
     await page.close();
   });
 

@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { createUser, http, startCluster, TestCluster } from './support/test-app';
 
 /** The value of one series in a Prometheus text exposition (0 when absent). */
@@ -38,6 +39,10 @@ describe('metrics', () => {
       'queue_mutex_lock_holders',
       'queue_mutex_locks_held',
       'queue_mutex_tickets_waiting',
+      'queue_mutex_tickets_waiting_by_kind',
+      'queue_mutex_tickets_holding_by_kind',
+      'queue_mutex_pool_members',
+      'queue_mutex_pool_waiting',
       'queue_mutex_locks_stuck',
       'queue_mutex_tickets_queued_total',
       'queue_mutex_grants_total',
@@ -66,6 +71,7 @@ describe('metrics', () => {
     }
     expect(text).toContain('queue_mutex_releases_total{reason="expired"} 0');
     expect(text).toContain('queue_mutex_expiry_lateness_seconds_count{reason="expired"} 0');
+    for (const kind of ['single', 'set', 'pool']) expect(text).toContain(`queue_mutex_tickets_waiting_by_kind{kind="${kind}"} 0`);
   });
 
   it('moves counters, histograms and gauges on queue, grant, expiry and clear', async () => {
@@ -106,6 +112,76 @@ describe('metrics', () => {
     text = await scrape();
     expect(sample(text, 'queue_mutex_releases_total', { reason: 'cleared' })).toBe(2);
     expect(sample(text, 'queue_mutex_hold_seconds_count', { reason: 'cleared' })).toBe(1); // the waiter never held it
+  });
+
+  it('knows sets and pools: per-pool members and waiters, waiting and holding tickets by kind, a set counted once', async () => {
+    const repository = 'acme/pools';
+    const c = http(cluster.url, key);
+    const before = await scrape();
+    const put = await http(cluster.url, cluster.ownerToken).put(`/sfp/api/pools/${enc(repository)}/gpu`, { resources: ['g-1', 'g-2', 'g-3'] });
+    expect(put.status).toBe(200);
+    const queue = async (body: Record<string, unknown>) => (await c.post('/sfp/api/locks', { repository, leaseDurationSeconds: 600, ...body })).body;
+    const set = await queue({ resources: ['s-a', 's-b'] });
+    const waitingSet = await queue({ resources: ['s-b', 's-c'] }); // waits on s-b; s-c is free, yet wanted
+    const pool = await queue({ pool: 'gpu', count: 2 });
+    const waitingPool = await queue({ pool: 'gpu', count: 2 });
+    expect([set.status, waitingSet.status, pool.status, waitingPool.status]).toEqual(['acquired', 'queued', 'acquired', 'queued']);
+
+    const text = await scrape();
+    const gpu = { repository, pool: 'gpu' };
+    expect(sample(text, 'queue_mutex_pool_members', { ...gpu, state: 'free' })).toBe(1);
+    expect(sample(text, 'queue_mutex_pool_members', { ...gpu, state: 'held' })).toBe(2);
+    expect(sample(text, 'queue_mutex_pool_waiting', gpu)).toBe(1);
+    const delta = (name: string, labels: Record<string, string> = {}) => sample(text, name, labels) - sample(before, name, labels);
+    expect(delta('queue_mutex_tickets_waiting_by_kind', { kind: 'set' })).toBe(1);
+    expect(delta('queue_mutex_tickets_waiting_by_kind', { kind: 'pool' })).toBe(1);
+    expect(delta('queue_mutex_tickets_waiting_by_kind', { kind: 'single' })).toBe(0);
+    expect(delta('queue_mutex_tickets_holding_by_kind', { kind: 'set' })).toBe(1);
+    expect(delta('queue_mutex_tickets_holding_by_kind', { kind: 'pool' })).toBe(1);
+    // The waiting set is in the queue of both its locks but is one ticket waiting.
+    expect(delta('queue_mutex_tickets_waiting')).toBe(2);
+    const kinds = ['single', 'set', 'pool'].map((kind) => sample(text, 'queue_mutex_tickets_waiting_by_kind', { kind }));
+    expect(kinds.reduce((a, b) => a + b, 0)).toBe(sample(text, 'queue_mutex_tickets_waiting'));
+    for (const resource of ['s-b', 's-c']) expect([resource, sample(text, 'queue_mutex_lock_queue_depth', { repository, resource })]).toEqual([resource, 1]);
+    expect(sample(text, 'queue_mutex_lock_holders', { repository, resource: 's-a' })).toBe(1);
+    expect(delta('queue_mutex_locks_held')).toBe(4); // s-a, s-b and two gpu members
+
+    // Released, everything is free again and nobody waits (the waiters are granted, then cancelled here).
+    for (const ticket of [set, pool, waitingSet, waitingPool]) {
+      expect((await c.delete(`/sfp/api/locks/${enc(repository)}/${enc(ticket.resource)}/${ticket.id}`)).status).toBe(200);
+    }
+    const after = await scrape();
+    expect(sample(after, 'queue_mutex_pool_members', { ...gpu, state: 'free' })).toBe(3);
+    expect(sample(after, 'queue_mutex_pool_waiting', gpu)).toBe(0);
+    for (const kind of ['set', 'pool']) expect(sample(after, 'queue_mutex_tickets_waiting_by_kind', { kind })).toBe(0);
+  });
+
+  it('keeps per-pool series for the busiest 1,000 pools only', async () => {
+    const pg = new Client({ connectionString: cluster.databaseUrl });
+    await pg.connect();
+    try {
+      // 1,000 idle one-member pools beside gpu (as owners would define them; written directly, for speed).
+      await pg.query(`
+        WITH l AS (INSERT INTO locks (repository, resource, coupled) SELECT 'bulk/repo', 'm-' || g, 1 FROM generate_series(1, 1000) g RETURNING id, resource),
+             p AS (INSERT INTO pools (repository, name) SELECT 'bulk/repo', 'p-' || g FROM generate_series(1, 1000) g RETURNING id, name)
+        INSERT INTO pool_members (pool_id, lock_id, position) SELECT p.id, l.id, 0 FROM p JOIN l ON substr(l.resource, 3) = substr(p.name, 3)`);
+      const c = http(cluster.url, key);
+      const holder = await c.post('/sfp/api/locks', { repository: 'acme/pools', pool: 'gpu', count: 3, leaseDurationSeconds: 600 });
+      const waiter = await c.post('/sfp/api/locks', { repository: 'acme/pools', pool: 'gpu', leaseDurationSeconds: 600 });
+      expect([holder.body.status, waiter.body.status]).toEqual(['acquired', 'queued']);
+      const text = await scrape();
+      const series = (name: string) => text.split('\n').filter((line) => line.startsWith(`${name}{`));
+      expect(series('queue_mutex_pool_waiting')).toHaveLength(1_000);
+      expect(series('queue_mutex_pool_members')).toHaveLength(2_000);
+      // The pool with a waiter is kept.
+      expect(sample(text, 'queue_mutex_pool_waiting', { repository: 'acme/pools', pool: 'gpu' })).toBe(1);
+      expect(sample(text, 'queue_mutex_pool_members', { repository: 'acme/pools', pool: 'gpu', state: 'held' })).toBe(3);
+      await c.delete(`/sfp/api/locks/${enc('acme/pools')}/gpu`);
+    } finally {
+      await pg.query(`DELETE FROM pools WHERE repository = 'bulk/repo'`);
+      await pg.query(`DELETE FROM locks WHERE repository = 'bulk/repo'`);
+      await pg.end();
+    }
   });
 
   it('times HTTP requests by route pattern, not raw URL, including 401s and 404s', async () => {

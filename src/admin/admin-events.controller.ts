@@ -16,7 +16,8 @@ export class AdminEventsController {
   @ApiOperation({
     summary: 'Audit trail: every lock transition with actor, time, fencing token and reason',
     description:
-      'Newest first. Page with `cursor` = the previous page\'s `nextCursor`. Every role may read; ' +
+      'Newest first. Page with `cursor` = the previous page\'s `nextCursor`. A set\'s or pool ticket\'s event names all its resources ' +
+      '(`resources`) and its pool; `resource` finds it under any of them, `pool` under its pool. Every role may read; ' +
       'a key limited to repository patterns sees only those repositories.',
   })
   @ApiOkResponse({ type: EventPageDto })

@@ -30,7 +30,9 @@ export class AdminResourcesController {
   @Get('resources')
   @ApiOperation({
     summary: 'Resources overview: every lock with its holder, queue and stuck flag',
-    description: `Sorted by repository, then resource; paged with limit/offset and a total. ${READERS} ${STUCK_RULE_DESCRIPTION}`,
+    description:
+      'Sorted by repository, then resource; paged with limit/offset and a total. A set\'s or pool ticket shows on each of its resources with all of them ' +
+      `(\`kind\`, \`resources\`, \`pool\`, \`count\`). ${READERS} ${STUCK_RULE_DESCRIPTION}`,
   })
   @ApiOkResponse({ type: ResourcePageDto })
   @ApiBadRequestResponse({ description: 'Invalid filter or paging value' })
@@ -47,7 +49,12 @@ export class AdminResourcesController {
   }
 
   @Get('resources/:repository/:resource')
-  @ApiOperation({ summary: 'One lock: its holder and its whole queue in order', description: READERS })
+  @ApiOperation({
+    summary: 'One lock: its holder and every waiter that can use it, in the global order',
+    description:
+      'The queue holds the tickets naming it (alone or in a set, wherever it is in the set) and the waiting tickets of the pools it belongs to, ' +
+      `in the one order that decides grants. ${READERS}`,
+  })
   @ApiParam({ name: 'repository', description: 'Repository, URL-encoded (`flxbl-io%2Fsf-core`)' })
   @ApiParam({ name: 'resource' })
   @ApiOkResponse({ type: ResourceDetailDto })

@@ -8,6 +8,8 @@ const base: LockRow = {
   resource: 'uat',
   fence: 7,
   queueLength: 0,
+  pools: [],
+  poolWaiters: 0,
   updatedAt: at,
   stuckReason: null,
   holder: null,
@@ -36,6 +38,10 @@ describe('toResource', () => {
           reason: 'deploy',
           metadata: { ciUrl: 'https://ci.example/run/1' },
           source: 'sfp',
+          kind: 'single',
+          resources: ['uat'],
+          pool: null,
+          count: 1,
         },
         nextWaiter: {
           ticketId: 't2',
@@ -46,6 +52,10 @@ describe('toResource', () => {
           leaseDurationSeconds: 60,
           reason: null,
           metadata: {},
+          kind: 'single',
+          resources: ['uat'],
+          pool: null,
+          count: 1,
         },
       },
       at,
@@ -55,6 +65,36 @@ describe('toResource', () => {
     expect(r.holder?.metadata).toEqual({ ciUrl: 'https://ci.example/run/1' });
     expect(r.nextWaiter).toMatchObject({ position: 1, waitSeconds: 120, requestedBy: { name: 'next' } });
     expect(r.oldestWaitSeconds).toBe(120);
+  });
+
+  it('shows what a set or pool ticket asks for, as a copy the caller may change', () => {
+    const holder = { ...base, holder: null };
+    const resources = ['src', 'uat'];
+    const r = toResource(
+      {
+        ...holder,
+        pools: ['uat-orgs'],
+        poolWaiters: 2,
+        nextWaiter: {
+          ticketId: 't3',
+          requesterId: 'u3',
+          requesterName: 'pool-user',
+          createdAt: at,
+          waitDeadline: null,
+          leaseDurationSeconds: 60,
+          reason: null,
+          metadata: {},
+          kind: 'set',
+          resources,
+          pool: null,
+          count: 2,
+        },
+      },
+      at,
+    );
+    expect(r).toMatchObject({ pools: ['uat-orgs'], poolWaiters: 2, nextWaiter: { kind: 'set', resources: ['src', 'uat'], pool: null, count: 2 } });
+    r.nextWaiter!.resources.push('x');
+    expect(resources).toEqual(['src', 'uat']);
   });
 
   it('marks a stuck lock', () => {

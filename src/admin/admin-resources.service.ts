@@ -1,7 +1,7 @@
 import { ForbiddenException, Injectable, NotFoundException } from '@nestjs/common';
 import { Principal, repositoryAllowed } from '../auth/principal';
 import { ResourceDetailDto, ResourceDto, ResourcePageDto, ResourcesQueryDto, StuckQueryDto, WaiterDto } from './dto/admin-resource.dto';
-import { LockFilter, LockOverviewQueries, LockRow, WaiterRow } from './lock-overview.queries';
+import { LockFilter, LockOverviewQueries, LockRow, TicketScope, WaiterRow } from './lock-overview.queries';
 import { patternsToLike } from './repository-patterns';
 
 const QUEUE_LIMIT = 1_000;
@@ -38,7 +38,7 @@ export class AdminResourcesService {
     const page = await this.locks.page({ repositoryLike: null, repository, resource }, 1, 0);
     const row = page.rows[0];
     if (!row) throw new NotFoundException(`No lock ${repository}/${resource} has been used yet`);
-    const queue = row.queueLength > 0 ? await this.locks.queue(row.lockId, QUEUE_LIMIT) : [];
+    const queue = row.queueLength + row.poolWaiters > 0 ? await this.locks.queue(row.lockId, row.resource, QUEUE_LIMIT) : [];
     return { ...toResource(row, page.at), queue: queue.map((w, i) => toWaiter(w, i + 1, page.at)) };
   }
 
@@ -49,8 +49,11 @@ export class AdminResourcesService {
   }
 }
 
+const scope = (t: TicketScope) => ({ kind: t.kind, resources: [...t.resources], pool: t.pool, count: t.count });
+
 function toWaiter(w: WaiterRow, position: number, at: Date): WaiterDto {
   return {
+    ...scope(w),
     ticketId: w.ticketId,
     position,
     requestedBy: { id: w.requesterId, name: w.requesterName },
@@ -72,6 +75,7 @@ export function toResource(r: LockRow, at: Date): ResourceDto {
     state: r.stuckReason ? 'stuck' : h ? 'held' : 'free',
     holder: h
       ? {
+          ...scope(h),
           ticketId: h.ticketId,
           requestedBy: { id: h.requesterId, name: h.requesterName },
           since: h.leaseStart.toISOString(),
@@ -87,6 +91,8 @@ export function toResource(r: LockRow, at: Date): ResourceDto {
         }
       : null,
     queueLength: r.queueLength,
+    pools: r.pools,
+    poolWaiters: r.poolWaiters,
     nextWaiter: next,
     oldestWaitSeconds: next ? next.waitSeconds : null,
     lastFencingToken: r.fence,

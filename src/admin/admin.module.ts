@@ -9,22 +9,27 @@ import { AdminEventsController } from './admin-events.controller';
 import { AdminEventsService } from './admin-events.service';
 import { AdminKeysController } from './admin-keys.controller';
 import { AdminKeysService } from './admin-keys.service';
+import { AdminPoolsController } from './admin-pools.controller';
+import { AdminPoolsService } from './admin-pools.service';
 import { AdminResourcesController } from './admin-resources.controller';
 import { AdminResourcesService } from './admin-resources.service';
 import { DashboardAssetsService } from './dashboard-assets.service';
 import { DashboardController } from './dashboard.controller';
 import { LockEventQueries } from './lock-event.queries';
 import { LockOverviewQueries } from './lock-overview.queries';
+import { PoolOverviewQueries } from './pool-overview.queries';
 
-/** The owner's view: resources overview, stuck locks, audit trail, API keys, dashboard, metrics. */
+/** The owner's view: resources and pools overview, stuck locks, audit trail, API keys, dashboard, metrics. */
 @Module({
   imports: [AuthModule, TypeOrmModule.forFeature([UserEntity, ApiKeyEntity]), MetricsModule],
-  controllers: [AdminResourcesController, AdminEventsController, AdminKeysController, DashboardController],
+  controllers: [AdminResourcesController, AdminPoolsController, AdminEventsController, AdminKeysController, DashboardController],
   providers: [
     { provide: KeyHasher, useClass: Sha256KeyHasher },
     LockOverviewQueries,
+    PoolOverviewQueries,
     LockEventQueries,
     AdminResourcesService,
+    AdminPoolsService,
     AdminEventsService,
     AdminKeysService,
     DashboardAssetsService,

@@ -14,7 +14,7 @@ export class DashboardController {
   @Get()
   @ApiOperation({
     summary: 'Dashboard web page (no key needed to load it)',
-    description: 'Sign in with an API key: locks with holder, lease countdown and queue, audit trail, force clear (owner, application).',
+    description: 'Sign in with an API key: locks with holder, lease countdown and queue, pools with their members and queue, audit trail, force clear (owner, application).',
   })
   @ApiProduces('text/html')
   @ApiOkResponse({ description: 'The page', schema: { type: 'string' } })

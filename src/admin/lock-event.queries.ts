@@ -6,6 +6,7 @@ export interface EventFilter {
   repositoryLike: string[] | null;
   repository?: string;
   resource?: string;
+  pool?: string;
   actorId?: string;
   actorName?: string;
   types?: string[];
@@ -20,6 +21,9 @@ export interface EventRow {
   type: string;
   repository: string;
   resource: string;
+  /** A set's or pool ticket's resources (null for a ticket of one resource, and while a pool ticket waits). */
+  resources: string[] | null;
+  pool: string | null;
   ticketId: string | null;
   actorId: string | null;
   actorName: string | null;
@@ -38,35 +42,60 @@ export class LockEventQueries {
   constructor(private readonly pg: PgPool) {}
 
   async page(filter: EventFilter, limit: number): Promise<EventRow[]> {
+    // Placeholders only: the conditions are assembled here, as a one-lock page has two parts.
     const w = new SqlWhereBuilder();
-    // By lock id where we can: (lock_id, id DESC) is indexed, the names are not.
-    if (filter.repository !== undefined && filter.resource !== undefined) {
-      w.and((p) => `e.lock_id = (SELECT id FROM locks WHERE repository = ${p(filter.repository)} AND resource = ${p(filter.resource)})`);
-    } else if (filter.repository !== undefined) {
-      w.and((p) => `e.repository = ${p(filter.repository)}`);
-    } else if (filter.resource !== undefined) {
-      w.and((p) => `e.resource = ${p(filter.resource)}`);
+    const common: string[] = [];
+    const and = (condition: string) => common.push(condition);
+    if (filter.repository !== undefined && filter.resource === undefined) and(`e.repository = ${w.param(filter.repository)}`);
+    if (filter.resource !== undefined && filter.repository === undefined) {
+      // A set's or pool ticket's event names its first resource in `resource`, every one in `resources`.
+      const r = w.param(filter.resource);
+      and(`(e.resource = ${r} OR e.resources @> ARRAY[${r}]::text[])`);
     }
-    if (filter.repositoryLike) w.and((p) => `e.repository LIKE ANY(${p(filter.repositoryLike)}::text[])`);
-    if (filter.actorId !== undefined) w.and((p) => `e.actor_id = ${p(filter.actorId)}::uuid`);
-    if (filter.actorName !== undefined) w.and((p) => `e.actor_name = ${p(filter.actorName)}`);
-    if (filter.types?.length) w.and((p) => `e.type::text = ANY(${p(filter.types)}::text[])`);
-    if (filter.from) w.and((p) => `e.at >= ${p(filter.from)}`);
-    if (filter.to) w.and((p) => `e.at < ${p(filter.to)}`);
-    if (filter.before !== undefined) w.and((p) => `e.id < ${p(filter.before)}::bigint`);
+    if (filter.pool !== undefined) and(`e.pool = ${w.param(filter.pool)}`);
+    if (filter.repositoryLike) and(`e.repository LIKE ANY(${w.param(filter.repositoryLike)}::text[])`);
+    if (filter.actorId !== undefined) and(`e.actor_id = ${w.param(filter.actorId)}::uuid`);
+    if (filter.actorName !== undefined) and(`e.actor_name = ${w.param(filter.actorName)}`);
+    if (filter.types?.length) and(`e.type::text = ANY(${w.param(filter.types)}::text[])`);
+    if (filter.from) and(`e.at >= ${w.param(filter.from)}`);
+    if (filter.to) and(`e.at < ${w.param(filter.to)}`);
+    if (filter.before !== undefined) and(`e.id < ${w.param(filter.before)}::bigint`);
+    const limitParam = w.param(limit);
+    const columns = `e.id, e.type, e.repository, e.resource, e.resources, e.pool, e.ticket_id, e.actor_id, e.actor_name, e.fencing_token, e.reason, e.at`;
+    const where = (...more: string[]) => {
+      const all = [...more, ...common];
+      return all.length ? `WHERE ${all.join(' AND ')}` : '';
+    };
+    let events: string;
+    if (filter.repository !== undefined && filter.resource !== undefined) {
+      // One lock's events: those whose first resource it is, by lock id ((lock_id, id DESC) is
+      // indexed), and those of sets that name it later, found by their `resources` (not indexed:
+      // a walk of lock_events, newest first, until a page is found). Each part is a page; their
+      // merge is the page.
+      const lock = `(SELECT id FROM locks WHERE repository = ${w.param(filter.repository)} AND resource = ${w.param(filter.resource)})`;
+      const name = w.param(filter.resource);
+      events = `
+        (SELECT ${columns} FROM lock_events e ${where(`e.lock_id = ${lock}`)} ORDER BY e.id DESC LIMIT ${limitParam})
+        UNION ALL
+        (SELECT ${columns} FROM lock_events e
+          ${where(`e.resources @> ARRAY[${name}]::text[]`, `e.repository = ${w.param(filter.repository)}`, `e.lock_id IS DISTINCT FROM ${lock}`)}
+          ORDER BY e.id DESC LIMIT ${limitParam})`;
+    } else {
+      events = `SELECT ${columns} FROM lock_events e ${where()} ORDER BY e.id DESC LIMIT ${limitParam}`;
+    }
     const text = `
-      SELECT e.id, e.type, e.repository, e.resource, e.ticket_id, e.actor_id, e.actor_name, e.fencing_token, e.reason, e.at,
-             (SELECT t.metadata FROM tickets t WHERE t.id = e.ticket_id) AS metadata
-        FROM lock_events e
-        ${w.sql()}
+      SELECT e.*, (SELECT t.metadata FROM tickets t WHERE t.id = e.ticket_id) AS metadata
+        FROM (${events}) e
        ORDER BY e.id DESC
-       LIMIT ${w.param(limit)}`;
+       LIMIT ${limitParam}`;
     const rows = await this.pg.query<Raw>(statementName('admin_events', text), text, w.values);
     return rows.map((r) => ({
       id: Number(r.id),
       type: r.type,
       repository: r.repository,
       resource: r.resource,
+      resources: r.resources ?? null,
+      pool: r.pool ?? null,
       ticketId: r.ticket_id,
       actorId: r.actor_id,
       actorName: r.actor_name,

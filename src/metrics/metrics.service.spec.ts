@@ -30,7 +30,15 @@ describe('MetricsService', () => {
   const hooks: Array<(req: any, reply: any, done: () => void) => void> = [];
   const host = { httpAdapter: { getInstance: () => ({ addHook: (_: string, h: any) => hooks.push(h) }) } } as unknown as HttpAdapterHost;
   const gauges = {
-    read: async () => ({ held: 2, waiting: 5, stuck: 1, locks: [{ repository: 'acme/web', resource: 'uat', queueDepth: 5, holders: 1 }] }),
+    read: async () => ({
+      held: 2,
+      waiting: 5,
+      waitingByKind: { single: 3, set: 1, pool: 1 },
+      holdingByKind: { single: 1, set: 0, pool: 1 },
+      stuck: 1,
+      locks: [{ repository: 'acme/web', resource: 'uat', queueDepth: 5, holders: 1 }],
+      pools: [{ repository: 'acme/web', pool: 'uat-orgs', free: 1, held: 2, waiting: 1 }],
+    }),
   } as unknown as LockGaugeQueries;
   const batchStats = { batches: 3, operations: 17, largest: 9, ranAlone: 2, failed: 1 };
   const locks = { batchStats: () => batchStats } as unknown as LockStore;
@@ -79,6 +87,12 @@ describe('MetricsService', () => {
     expect(body).toContain('queue_mutex_locks_held 2');
     expect(body).toContain('queue_mutex_tickets_waiting 5');
     expect(body).toContain('queue_mutex_locks_stuck 1');
+    expect(body).toContain('queue_mutex_tickets_waiting_by_kind{kind="single"} 3');
+    expect(body).toContain('queue_mutex_tickets_waiting_by_kind{kind="set"} 1');
+    expect(body).toContain('queue_mutex_tickets_holding_by_kind{kind="set"} 0');
+    expect(body).toContain('queue_mutex_pool_members{repository="acme/web",pool="uat-orgs",state="free"} 1');
+    expect(body).toContain('queue_mutex_pool_members{repository="acme/web",pool="uat-orgs",state="held"} 2');
+    expect(body).toContain('queue_mutex_pool_waiting{repository="acme/web",pool="uat-orgs"} 1');
   });
 
   it('reports how lock operations were batched, as running totals', async () => {

@@ -10,7 +10,7 @@ import { LockSweeper } from '../mutex/lock-sweeper.service';
 import { LockTimers } from '../mutex/lock-timers.service';
 import { LockStore } from '../mutex/lock-store';
 import { Wakeups } from '../mutex/wakeups.service';
-import { LockGaugeQueries } from './lock-gauge.queries';
+import { LockGaugeQueries, TICKET_KINDS } from './lock-gauge.queries';
 
 const RELEASE_REASONS = ['released', 'expired', 'cleared', 'cancelled', 'timed_out'];
 const SOURCES = ['sfp', 'dapr', 'synchronize'];
@@ -52,7 +52,26 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
   private readonly queueDepth = new Gauge({ name: 'queue_mutex_lock_queue_depth', help: 'Tickets waiting per lock (the busiest locks only)', labelNames: ['repository', 'resource'], registers: [this.registry] });
   private readonly holders = new Gauge({ name: 'queue_mutex_lock_holders', help: 'Holders per lock, 0 or 1 (the busiest locks only)', labelNames: ['repository', 'resource'], registers: [this.registry] });
   private readonly held = new Gauge({ name: 'queue_mutex_locks_held', help: 'Locks with a holder', registers: [this.registry] });
-  private readonly waiting = new Gauge({ name: 'queue_mutex_tickets_waiting', help: 'Tickets waiting in all queues', registers: [this.registry] });
+  private readonly waiting = new Gauge({ name: 'queue_mutex_tickets_waiting', help: 'Tickets waiting in all queues (a set\'s ticket once, though it is in the queue of each of its locks)', registers: [this.registry] });
+  private readonly waitingByKind = new Gauge({
+    name: 'queue_mutex_tickets_waiting_by_kind',
+    help: 'Tickets waiting, by kind: single (one resource by name), set (several by name), pool (members of a pool)',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  private readonly holdingByKind = new Gauge({
+    name: 'queue_mutex_tickets_holding_by_kind',
+    help: 'Tickets holding their locks, by kind: single, set, pool',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  private readonly poolMembers = new Gauge({
+    name: 'queue_mutex_pool_members',
+    help: 'Members per pool, free or held (the busiest 1,000 pools only)',
+    labelNames: ['repository', 'pool', 'state'],
+    registers: [this.registry],
+  });
+  private readonly poolWaiting = new Gauge({ name: 'queue_mutex_pool_waiting', help: 'Tickets waiting for members per pool (the busiest 1,000 pools only)', labelNames: ['repository', 'pool'], registers: [this.registry] });
   private readonly stuck = new Gauge({ name: 'queue_mutex_locks_stuck', help: 'Held locks that look stuck (see GET /sfp/api/admin/stuck)', registers: [this.registry] });
   private readonly httpDuration = new Histogram({
     name: 'http_request_duration_seconds',
@@ -205,6 +224,18 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
       const labels = { repository: lock.repository, resource: lock.resource };
       this.queueDepth.set(labels, lock.queueDepth);
       this.holders.set(labels, lock.holders);
+    }
+    this.poolMembers.reset();
+    this.poolWaiting.reset();
+    for (const pool of g.pools) {
+      const labels = { repository: pool.repository, pool: pool.pool };
+      this.poolMembers.set({ ...labels, state: 'free' }, pool.free);
+      this.poolMembers.set({ ...labels, state: 'held' }, pool.held);
+      this.poolWaiting.set(labels, pool.waiting);
+    }
+    for (const kind of TICKET_KINDS) {
+      this.waitingByKind.set({ kind }, g.waitingByKind[kind]);
+      this.holdingByKind.set({ kind }, g.holdingByKind[kind]);
     }
     this.held.set(g.held);
     this.waiting.set(g.waiting);

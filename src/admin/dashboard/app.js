@@ -6,12 +6,15 @@
   var POLL_MS = 2000;
   var KEY_STORAGE = 'queue-mutex.apiKey';
   var PAGE = 500;
+  var POOLS_PAGE = 100;
 
   var state = {
     key: null,
     me: null,
     resources: [],
     total: 0,
+    pools: [],
+    poolsTotal: 0,
     clockOffset: 0, // server time - local time, so countdowns follow the database clock
     selected: null, // {repository, resource}
     detail: null,
@@ -92,6 +95,25 @@
     return el('time', { datetime: iso, title: d.toISOString(), text: d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' }) });
   }
 
+  /**
+   * What a holder or waiter asks for beside this resource: a set's other resources ("with
+   * sf-core-src"), a pool ticket's pool (and how many members). Nothing for a single resource.
+   */
+  function scopeView(t, resource) {
+    if (!t || t.kind === 'single') return null;
+    var others = (t.resources || []).filter(function (name) { return name !== resource; });
+    var parts = [];
+    if (t.kind === 'pool') {
+      parts.push(el('span', { className: 'kind-tag kind-pool', text: 'pool' }));
+      parts.push(el('span', { className: 'pool-ref', text: t.pool || '' }));
+      if (t.count > 1) parts.push(el('span', { className: 'muted', text: ' ×' + t.count }));
+    } else {
+      parts.push(el('span', { className: 'kind-tag kind-set', text: 'set' }));
+    }
+    if (others.length) parts.push(el('span', { className: 'with', text: ' with ' + others.join(', ') }));
+    return el('div', { className: 'scope small', 'data-kind': t.kind }, parts);
+  }
+
   function badge(stateName) {
     var labels = { free: 'Free', held: 'Held', stuck: 'Stuck' };
     return el('span', { className: 'badge ' + stateName, text: labels[stateName] || stateName });
@@ -168,11 +190,13 @@
     state.me = null;
     state.selected = null;
     state.resources = [];
+    state.pools = [];
     $('app').hidden = true;
     $('session').hidden = true;
     $('detail').hidden = true;
     $('signin').hidden = false;
     clear($('rows'));
+    clear($('pools'));
     var error = $('signin-error');
     error.hidden = !message;
     error.textContent = message || '';
@@ -189,6 +213,14 @@
     return '/sfp/api/admin/resources?' + params.join('&');
   }
 
+  function poolsPath() {
+    var params = ['limit=' + POOLS_PAGE];
+    var search = $('search').value.trim();
+    if (search) params.push('contains=' + enc(search));
+    if ($('only-active').checked) params.push('active=true');
+    return '/sfp/api/admin/pools?' + params.join('&');
+  }
+
   function refresh() {
     clearTimeout(state.pollTimer);
     if (!state.key) return;
@@ -203,6 +235,10 @@
       state.resources = page.items;
       state.total = page.total;
       renderResources();
+    }), api('GET', poolsPath()).then(function (page) {
+      state.pools = page.items;
+      state.poolsTotal = page.total;
+      renderPools();
     })];
     if (state.selected) requests.push(loadDetail(false));
     Promise.all(requests)
@@ -227,8 +263,11 @@
 
   // ---- resources table -------------------------------------------------------------------
 
+  /** Waiters that can use the lock: by name (alone or in a set), and its pools' waiting tickets. */
+  function waiting(r) { return r.queueLength + (r.poolWaiters || 0); }
+
   function rank(r) {
-    return r.state === 'stuck' ? 0 : r.holder && r.queueLength ? 1 : r.holder ? 2 : r.queueLength ? 3 : 4;
+    return r.state === 'stuck' ? 0 : r.holder && waiting(r) ? 1 : r.holder ? 2 : waiting(r) ? 3 : 4;
   }
 
   function sameLock(a, b) {
@@ -247,16 +286,75 @@
     var truncated = $('truncated');
     truncated.hidden = state.total <= items.length;
     truncated.textContent = 'Showing ' + items.length + ' of ' + state.total + ' locks. Narrow the list with the filter.';
+    renderStats();
+  }
+
+  /** Waiting: the places in the locks' queues (a set's ticket once per resource it names) and the pools' queues. */
+  function renderStats() {
     var held = 0, waiting = 0, stuck = 0;
     state.resources.forEach(function (r) {
       if (r.holder) held++;
       waiting += r.queueLength;
       if (r.stuck) stuck++;
     });
+    state.pools.forEach(function (p) { waiting += p.queue.length; });
     $('stat-locks').textContent = String(state.total);
     $('stat-held').textContent = String(held);
     $('stat-waiting').textContent = String(waiting);
     $('stat-stuck').textContent = String(stuck);
+  }
+
+  // ---- pools ----------------------------------------------------------------------------
+
+  function renderPools() {
+    var box = $('pools');
+    clear(box);
+    $('pools-section').hidden = state.pools.length === 0;
+    state.pools.forEach(function (p) { box.appendChild(poolCard(p)); });
+    var truncated = $('pools-truncated');
+    truncated.hidden = state.poolsTotal <= state.pools.length;
+    truncated.textContent = 'Showing ' + state.pools.length + ' of ' + state.poolsTotal + ' pools. Narrow the list with the filter.';
+    renderStats();
+  }
+
+  function poolCard(p) {
+    var members = el('ul', { className: 'members' }, p.members.map(function (m) {
+      var open = function () { selectLock({ repository: p.repository, resource: m.resource }); };
+      return el('li', { className: 'member ' + m.state, 'data-member': m.resource, 'data-state': m.state }, [
+        el('button', { type: 'button', className: 'link member-link', onclick: open, title: 'Show queue and audit trail' }, [
+          el('span', { className: 'member-name', text: m.resource }),
+        ]),
+        badge(m.state),
+        m.holder ? el('span', { className: 'holder-name', text: m.holder.requestedBy.name }) : null,
+        // Held through this pool alone says nothing new; by a set or through another pool, it does.
+        m.holder && !(m.holder.pool === p.name && m.holder.resources.length === 1) ? scopeView(holderScope(m.holder), m.resource) : null,
+      ]);
+    }));
+    var queue = el('ol', { className: 'queue pool-queue' }, p.queue.length
+      ? p.queue.map(function (t) {
+          return el('li', { 'data-ticket': t.id }, [
+            el('span', { className: 'waiter-name', text: t.requestedBy.name }),
+            el('span', { className: 'muted small' }, [' wants ' + t.count + ' · waiting ', el('span', { 'data-since': t.createdAt, text: duration(secondsSince(t.createdAt)) })]),
+            t.reason ? el('div', { className: 'reason', text: t.reason }) : null,
+          ]);
+        })
+      : [el('li', { className: 'muted empty-item', text: 'Nobody is waiting.' })]);
+    return el('article', { className: 'pool', 'data-repository': p.repository, 'data-pool': p.name }, [
+      el('div', { className: 'pool-title' }, [
+        el('span', { className: 'repo small muted', text: p.repository }),
+        el('span', { className: 'pool-name', text: p.name }),
+        el('span', { className: 'pool-free small', text: p.free + ' of ' + p.size + ' free' }),
+      ]),
+      p.description ? el('p', { className: 'muted small pool-description', text: p.description }) : null,
+      members,
+      el('h3', null, ['Queue ', el('span', { className: 'count', text: String(p.queue.length) })]),
+      queue,
+    ]);
+  }
+
+  /** A ticket (the lock API's form) as scopeView reads it. */
+  function holderScope(t) {
+    return { kind: t.pool ? 'pool' : t.resources.length > 1 ? 'set' : 'single', resources: t.resources, pool: t.pool, count: t.count };
   }
 
   function resourceRow(r) {
@@ -265,20 +363,23 @@
     var name = el('button', { type: 'button', className: 'link', onclick: select, title: 'Show queue and audit trail' }, [
       el('span', { className: 'repo', text: r.repository }),
       el('span', { className: 'res', text: r.resource }),
+      r.pools && r.pools.length ? el('span', { className: 'in-pools small', text: 'in ' + r.pools.join(', ') }) : null,
     ]);
     var holderCell = h
       ? el('div', null, [
           el('div', { className: 'holder-name', text: h.requestedBy.name || '–' }),
+          scopeView(h, r.resource),
           h.reason ? el('div', { className: 'reason', text: h.reason, title: h.reason }) : null,
           h.metadata && h.metadata.ciUrl ? el('div', { className: 'small' }, [safeLink(h.metadata.ciUrl)]) : null,
         ])
       : el('span', { className: 'muted', text: '—' });
-    var queueCell = r.queueLength
+    var queueCell = waiting(r)
       ? el('div', null, [
-          el('div', { className: 'queue-count', text: r.queueLength + ' waiting' }),
+          el('div', { className: 'queue-count', text: r.queueLength + ' waiting' + (r.poolWaiters ? ' + ' + r.poolWaiters + ' via pool' : '') }),
           r.nextWaiter
-            ? el('div', { className: 'muted small' }, ['next: ', el('span', { className: 'waiter-name', text: r.nextWaiter.requestedBy.name }),
-                ' · ', el('span', { 'data-since': r.nextWaiter.since, text: duration(secondsSince(r.nextWaiter.since)) })])
+            ? el('div', { className: 'muted small next-waiter' }, ['next: ', el('span', { className: 'waiter-name', text: r.nextWaiter.requestedBy.name }),
+                ' · ', el('span', { 'data-since': r.nextWaiter.since, text: duration(secondsSince(r.nextWaiter.since)) }),
+                scopeView(r.nextWaiter, r.resource)])
             : null,
         ])
       : el('span', { className: 'muted', text: 'empty' });
@@ -335,7 +436,8 @@
   function forceClear(r) {
     var who = r.holder ? 'held by ' + r.holder.requestedBy.name : 'not held';
     var message = 'Force clear ' + r.repository + ' / ' + r.resource + '?\n\n' +
-      'It is ' + who + ' with ' + r.queueLength + ' waiting. The holder loses its lease and every waiter leaves the queue.';
+      'It is ' + who + ' with ' + r.queueLength + ' waiting. The holder loses its lease and every waiter leaves the queue.' +
+      (r.holder && r.holder.resources.length > 1 ? '\n\nThe holder\'s ticket also holds ' + r.holder.resources.filter(function (x) { return x !== r.resource; }).join(', ') + ': it loses them too.' : '');
     if (!window.confirm(message)) return;
     api('DELETE', '/sfp/api/locks/' + enc(r.repository) + '/' + enc(r.resource))
       .then(function (result) {
@@ -357,6 +459,7 @@
     $('detail').hidden = false;
     $('detail-repository').textContent = r.repository;
     $('detail-resource').textContent = r.resource;
+    $('detail-pools').hidden = true;
     clear($('detail-holder'));
     clear($('detail-queue'));
     clear($('events'));
@@ -389,6 +492,17 @@
     });
   }
 
+  /** A set's or pool ticket's event names its other resources and its pool. */
+  function eventScope(e) {
+    var s = state.selected;
+    var others = (e.resources || []).filter(function (name) { return !s || name !== s.resource; });
+    if (!e.pool && !others.length) return null;
+    return el('div', { className: 'scope small' }, [
+      e.pool ? el('span', { className: 'pool-ref', text: 'pool ' + e.pool }) : null,
+      others.length ? el('span', { className: 'with', text: (e.pool ? ' · ' : '') + 'with ' + others.join(', ') }) : null,
+    ]);
+  }
+
   function loadOlderEvents() {
     if (!state.eventsCursor) return;
     var s = state.selected;
@@ -407,6 +521,9 @@
 
   function renderDetail() {
     var d = state.detail;
+    var pools = $('detail-pools');
+    pools.hidden = !(d && d.pools && d.pools.length);
+    pools.textContent = d && d.pools && d.pools.length ? 'Member of pool ' + d.pools.join(', ') : '';
     var holder = $('detail-holder');
     clear(holder);
     if (!d || !d.holder) {
@@ -416,6 +533,7 @@
       var h = d.holder;
       kv(holder, 'State', badge(d.state));
       kv(holder, 'Holder', el('span', { className: 'holder-name', text: h.requestedBy.name }));
+      if (h.kind !== 'single') kv(holder, h.kind === 'pool' ? 'Pool ticket' : 'Set of ' + h.count, scopeView(h, d.resource));
       kv(holder, 'Reason', h.reason ? el('span', { text: h.reason }) : el('span', { className: 'muted', text: '—' }));
       kv(holder, 'From', metadataView(h.metadata) || el('span', { className: 'muted', text: '—' }));
       kv(holder, 'Since', el('span', null, [time(h.since), ' (', el('span', { 'data-since': h.since, text: duration(secondsSince(h.since)) }), ')']));
@@ -427,12 +545,13 @@
     var queue = $('detail-queue');
     clear(queue);
     var waiters = d ? d.queue : [];
-    $('detail-queue-count').textContent = String(d ? d.queueLength : 0);
+    $('detail-queue-count').textContent = String(d ? waiting(d) : 0);
     if (!waiters.length) queue.appendChild(el('li', { className: 'muted empty-item', text: 'Nobody is waiting.' }));
     waiters.forEach(function (w) {
-      queue.appendChild(el('li', null, [
+      queue.appendChild(el('li', { 'data-kind': w.kind }, [
         el('span', { className: 'waiter-name', text: w.requestedBy.name }),
         el('span', { className: 'muted small' }, [' waiting ', el('span', { 'data-since': w.since, text: duration(secondsSince(w.since)) })]),
+        scopeView(w, d.resource),
         w.reason ? el('div', { className: 'reason', text: w.reason }) : null,
         metadataView(w.metadata),
       ]));
@@ -446,7 +565,7 @@
         el('td', null, [el('span', { className: 'event ' + e.type, text: e.type.replace('_', ' ') })]),
         el('td', { text: e.actor.name || '—' }),
         el('td', { className: 'mono', text: e.fencingToken === null ? '—' : String(e.fencingToken) }),
-        el('td', { className: 'reason' }, [e.reason || '', metadataView(e.metadata)]),
+        el('td', { className: 'reason' }, [e.reason || '', eventScope(e), metadataView(e.metadata)]),
       ]));
     });
     $('events-more').hidden = !state.eventsCursor;

@@ -15,9 +15,16 @@ export class EventsQueryDto {
   @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_NAME_LENGTH) @Matches(PRINTABLE, { message: 'repository must not contain control characters' })
   repository?: string;
 
-  @ApiPropertyOptional({ description: 'Only this resource (exact)', example: 'uat-org' })
+  @ApiPropertyOptional({
+    description: 'Only events of tickets for this resource (exact): by itself, as any resource of a set, or as a pool member a ticket got',
+    example: 'uat-org',
+  })
   @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_NAME_LENGTH) @Matches(PRINTABLE, { message: 'resource must not contain control characters' })
   resource?: string;
+
+  @ApiPropertyOptional({ description: 'Only events of tickets for members of this pool (exact), waiting or granted', example: 'uat-orgs' })
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_NAME_LENGTH) @Matches(PRINTABLE, { message: 'pool must not contain control characters' })
+  pool?: string;
 
   @ApiPropertyOptional({ description: 'Actor: a user id (UUID) or a name (`system` for expiries and time-outs)' })
   @IsOptional() @IsString() @IsNotEmpty() @MaxLength(200) @Matches(PRINTABLE, { message: 'actor must not contain control characters' })
@@ -49,8 +56,16 @@ export class EventsQueryDto {
 export class EventDto {
   @ApiProperty({ description: 'Increasing with time; the cursor' }) id: number;
   @ApiProperty({ enum: EVENT_TYPES }) type: EventType;
-  @ApiProperty() repository: string;
-  @ApiProperty() resource: string;
+  @ApiProperty({ example: 'flxbl-io/sf-core' }) repository: string;
+  @ApiProperty({ example: 'sf-core-src', description: 'The ticket\'s (first) resource; a waiting pool ticket\'s pool name' }) resource: string;
+  @ApiProperty({
+    type: [String],
+    nullable: true,
+    example: ['sf-core-src', 'sf-core-uat'],
+    description: 'Every resource of a set\'s ticket, or the members a pool ticket got; null for a ticket of one resource, and while a pool ticket waits',
+  })
+  resources: string[] | null;
+  @ApiProperty({ type: String, nullable: true, example: null, description: 'The pool of a pool ticket; null otherwise' }) pool: string | null;
   @ApiProperty({ type: String, format: 'uuid', nullable: true }) ticketId: string | null;
   @ApiProperty({ type: ActorDto }) actor: ActorDto;
   @ApiProperty({ type: Number, nullable: true }) fencingToken: number | null;

@@ -23,7 +23,7 @@ export class ResourcesQueryDto {
   @IsOptional() @QueryBoolean() @IsBoolean({ message: 'held must be true or false' })
   held?: boolean;
 
-  @ApiPropertyOptional({ description: 'Only locks with a holder or a queue' })
+  @ApiPropertyOptional({ description: 'Only locks with a holder or a waiter that can use them (by name, in a set, or through a pool)' })
   @IsOptional() @QueryBoolean() @IsBoolean({ message: 'active must be true or false' })
   active?: boolean;
 
@@ -60,7 +60,35 @@ export class ActorDto {
   @ApiProperty({ type: String, nullable: true, example: 'release-pipeline' }) name: string | null;
 }
 
-export class HolderDto {
+export const TICKET_KINDS = ['single', 'set', 'pool'] as const;
+
+/**
+ * What a holder or waiter asks for, the same on each of its resources: a set's ticket shows all
+ * its resources wherever it holds or waits, a pool ticket its pool.
+ */
+export class TicketScopeDto {
+  @ApiProperty({
+    enum: TICKET_KINDS,
+    example: 'set',
+    description: '`single`: one resource by name; `set`: several resources by name, granted all at once; `pool`: `count` free members of a pool',
+  })
+  kind: 'single' | 'set' | 'pool';
+
+  @ApiProperty({
+    type: [String],
+    example: ['sf-core-src', 'sf-core-uat'],
+    description: 'Every resource the ticket names (a set: in the order asked) or holds (a pool ticket: the members it got; none while it waits). A single ticket: just this resource.',
+  })
+  resources: string[];
+
+  @ApiProperty({ type: String, nullable: true, example: null, description: 'The pool a pool ticket asks for members of; null otherwise' })
+  pool: string | null;
+
+  @ApiProperty({ example: 2, description: 'How many resources it asks for: 1, the size of its set, or a pool ticket\'s `count`' })
+  count: number;
+}
+
+export class HolderDto extends TicketScopeDto {
   @ApiProperty({ format: 'uuid' }) ticketId: string;
   @ApiProperty({ type: ActorDto }) requestedBy: ActorDto;
   @ApiProperty({ format: 'date-time', description: 'When the lease started (the grant)' }) since: string;
@@ -69,15 +97,18 @@ export class HolderDto {
   @ApiProperty({ description: 'Seconds until the lease ends (negative when overdue)' }) leaseRemainingSeconds: number;
   @ApiProperty() leaseDurationSeconds: number;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) renewedAt: string | null;
-  @ApiProperty() fencingToken: number;
+  @ApiProperty({ description: 'Its fencing token on this lock (a set\'s or pool ticket\'s token differs per resource)' }) fencingToken: number;
   @ApiProperty({ type: String, nullable: true }) reason: string | null;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, description: 'Where the ticket came from (CI run URL, commit, ref, job…)' }) metadata: Record<string, string>;
   @ApiProperty({ enum: ['sfp', 'dapr', 'synchronize'] }) source: string;
 }
 
-export class WaiterDto {
+export class WaiterDto extends TicketScopeDto {
   @ApiProperty({ format: 'uuid' }) ticketId: string;
-  @ApiProperty({ description: '1 for the next in line' }) position: number;
+  @ApiProperty({
+    description: '1 for the next in line for this lock: its place among the waiters that can use this lock, in the global order (its own queuePosition counts the waiters ahead for any of its resources)',
+  })
+  position: number;
   @ApiProperty({ type: ActorDto }) requestedBy: ActorDto;
   @ApiProperty({ format: 'date-time', description: 'When it joined the queue' }) since: string;
   @ApiProperty() waitSeconds: number;
@@ -92,8 +123,14 @@ export class ResourceDto {
   @ApiProperty({ example: 'uat-org' }) resource: string;
   @ApiProperty({ enum: ['free', 'held', 'stuck'] }) state: 'free' | 'held' | 'stuck';
   @ApiProperty({ type: HolderDto, nullable: true }) holder: HolderDto | null;
-  @ApiProperty({ description: 'Tickets waiting' }) queueLength: number;
-  @ApiProperty({ type: WaiterDto, nullable: true, description: 'The next in line (the oldest waiter)' }) nextWaiter: WaiterDto | null;
+  @ApiProperty({ description: 'Tickets waiting that name this resource, alone or in a set (waiting pool tickets are in `poolWaiters`)' }) queueLength: number;
+  @ApiProperty({ type: [String], example: ['uat-orgs'], description: 'The pools this resource is a member of' }) pools: string[];
+  @ApiProperty({
+    example: 0,
+    description: 'Waiting tickets of those pools: each can use this resource, but may be granted another member, so they are counted apart from `queueLength`',
+  })
+  poolWaiters: number;
+  @ApiProperty({ type: WaiterDto, nullable: true, description: 'The next in line: the earliest waiter that can use this resource (by name, in a set, or through a pool)' }) nextWaiter: WaiterDto | null;
   @ApiProperty({ type: Number, nullable: true, description: 'Age of the oldest waiter, seconds' }) oldestWaitSeconds: number | null;
   @ApiProperty({ description: 'The last fencing token issued on this lock' }) lastFencingToken: number;
   @ApiProperty() stuck: boolean;
@@ -110,5 +147,11 @@ export class ResourcePageDto {
 }
 
 export class ResourceDetailDto extends ResourceDto {
-  @ApiProperty({ type: [WaiterDto], description: 'The whole queue in order (at most 1,000)' }) queue: WaiterDto[];
+  @ApiProperty({
+    type: [WaiterDto],
+    description:
+      'Every waiter that can use this resource, in the global order (at most 1,000): tickets naming it, alone or in a set, and the waiting tickets of its pools. ' +
+      'Its length is `queueLength` + `poolWaiters` (up to the limit).',
+  })
+  queue: WaiterDto[];
 }

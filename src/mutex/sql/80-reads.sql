@@ -50,3 +50,30 @@ CREATE OR REPLACE FUNCTION mutex_pools_of(p_repository text) RETURNS SETOF jsonb
 LANGUAGE sql STABLE AS $$
   SELECT mutex_pool_view(p.repository, p.name) FROM pools p WHERE p.repository = p_repository ORDER BY p.name
 $$;
+
+
+-- The waiters that can use a lock, in the global order: the tickets naming it (alone or in a
+-- set) and the waiting tickets of the pools it belongs to. The same tickets mutex_queue_position
+-- counts ahead of a waiter for this lock (mutex_waiters_of takes every pool of the repository,
+-- as a settle must; this is the lock's own queue, for the owner's views).
+CREATE OR REPLACE FUNCTION mutex_lock_waiters(p_lock_id bigint, p_limit integer) RETURNS SETOF tickets
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  -- Nothing couples the lock: no set names it and no pool has it, so its waiters are the tickets
+  -- for it alone, read in order from the tickets_queue index however deep the queue is.
+  IF NOT EXISTS (SELECT 1 FROM locks WHERE id = p_lock_id AND coupled > 0) THEN
+    RETURN QUERY SELECT * FROM tickets WHERE lock_id = p_lock_id AND status = 'queued' ORDER BY seq LIMIT p_limit;
+    RETURN;
+  END IF;
+  RETURN QUERY
+    SELECT t.* FROM tickets t
+     WHERE t.status = 'queued'
+       AND t.id IN (SELECT w.id FROM tickets w WHERE w.lock_id = p_lock_id AND w.status = 'queued'
+                    UNION
+                    SELECT x.ticket_id FROM ticket_locks x WHERE x.lock_id = p_lock_id
+                    UNION
+                    SELECT w.id FROM pool_members m JOIN tickets w ON w.pool_id = m.pool_id AND w.status = 'queued'
+                     WHERE m.lock_id = p_lock_id)
+     ORDER BY t.seq
+     LIMIT p_limit;
+END $$;

@@ -95,7 +95,7 @@ export interface paths {
         };
         /**
          * Dashboard web page (no key needed to load it)
-         * @description Sign in with an API key: locks with holder, lease countdown and queue, audit trail, force clear (owner, application).
+         * @description Sign in with an API key: locks with holder, lease countdown and queue, pools with their members and queue, audit trail, force clear (owner, application).
          */
         get: operations["DashboardController_page"];
         put?: never;
@@ -135,7 +135,7 @@ export interface paths {
         };
         /**
          * Prometheus metrics (any role; give the scraper a member key, not limited to repositories, as its bearer token)
-         * @description Per lock (busiest 1,000): `queue_mutex_lock_queue_depth`, `queue_mutex_lock_holders`. Totals: `queue_mutex_locks_held`, `queue_mutex_tickets_waiting`, `queue_mutex_locks_stuck` (read from PostgreSQL at scrape time: the same on every instance). Per instance: `queue_mutex_tickets_queued_total`, `queue_mutex_grants_total`, `queue_mutex_renewals_total`, `queue_mutex_releases_total{reason=released|expired|cleared|cancelled|timed_out}`, histograms `queue_mutex_wait_seconds`, `queue_mutex_hold_seconds` and `http_request_duration_seconds{method,route,status_code}`, plus Node.js process metrics.
+         * @description Per lock (busiest 1,000): `queue_mutex_lock_queue_depth` (tickets naming it, alone or in a set), `queue_mutex_lock_holders`. Per pool (busiest 1,000): `queue_mutex_pool_members{repository,pool,state=free|held}`, `queue_mutex_pool_waiting{repository,pool}`. Totals: `queue_mutex_locks_held`, `queue_mutex_tickets_waiting` (each ticket once), `queue_mutex_tickets_waiting_by_kind{kind=single|set|pool}`, `queue_mutex_tickets_holding_by_kind{kind}`, `queue_mutex_locks_stuck` (read from PostgreSQL at scrape time: the same on every instance). Per instance: `queue_mutex_tickets_queued_total`, `queue_mutex_grants_total`, `queue_mutex_renewals_total`, `queue_mutex_releases_total{reason=released|expired|cleared|cancelled|timed_out}`, histograms `queue_mutex_wait_seconds`, `queue_mutex_hold_seconds` and `http_request_duration_seconds{method,route,status_code}`, plus Node.js process metrics.
          */
         get: operations["MetricsController_scrape"];
         put?: never;
@@ -155,7 +155,7 @@ export interface paths {
         };
         /**
          * Audit trail: every lock transition with actor, time, fencing token and reason
-         * @description Newest first. Page with `cursor` = the previous page's `nextCursor`. Every role may read; a key limited to repository patterns sees only those repositories.
+         * @description Newest first. Page with `cursor` = the previous page's `nextCursor`. A set's or pool ticket's event names all its resources (`resources`) and its pool; `resource` finds it under any of them, `pool` under its pool. Every role may read; a key limited to repository patterns sees only those repositories.
          */
         get: operations["AdminEventsController_list"];
         put?: never;
@@ -207,6 +207,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sfp/api/admin/pools": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Pools overview: every pool with its members, free or held (and by whom), and its queue
+         * @description Across repositories, sorted by repository, then name; paged with limit/offset and a total. A member held by a set's ticket or through another pool shows that ticket (its `resources`, `pool`). Every role (owner, application, member) may read; a key limited to repository patterns sees only those repositories.
+         */
+        get: operations["AdminPoolsController_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sfp/api/admin/resources": {
         parameters: {
             query?: never;
@@ -216,7 +236,7 @@ export interface paths {
         };
         /**
          * Resources overview: every lock with its holder, queue and stuck flag
-         * @description Sorted by repository, then resource; paged with limit/offset and a total. Every role (owner, application, member) may read; a key limited to repository patterns sees only those repositories. A held lock is stuck when its holder has held it for more than 2× its own lease duration (it keeps renewing: `held_too_long`), or its lease ended more than 30 s ago without being expired (timers and sweep are not running: `lease_overdue`).
+         * @description Sorted by repository, then resource; paged with limit/offset and a total. A set's or pool ticket shows on each of its resources with all of them (`kind`, `resources`, `pool`, `count`). Every role (owner, application, member) may read; a key limited to repository patterns sees only those repositories. A held lock is stuck when its holder has held it for more than 2× its own lease duration (it keeps renewing: `held_too_long`), or its lease ended more than 30 s ago without being expired (timers and sweep are not running: `lease_overdue`).
          */
         get: operations["AdminResourcesController_list"];
         put?: never;
@@ -235,8 +255,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * One lock: its holder and its whole queue in order
-         * @description Every role (owner, application, member) may read; a key limited to repository patterns sees only those repositories.
+         * One lock: its holder and every waiter that can use it, in the global order
+         * @description The queue holds the tickets naming it (alone or in a set, wherever it is in the set) and the waiting tickets of the pools it belongs to, in the one order that decides grants. Every role (owner, application, member) may read; a key limited to repository patterns sees only those repositories.
          */
         get: operations["AdminResourcesController_detail"];
         put?: never;
@@ -815,10 +835,28 @@ export interface components {
             metadata: {
                 [key: string]: string;
             };
+            /**
+             * @description The pool of a pool ticket; null otherwise
+             * @example null
+             */
+            pool: string | null;
             /** @description The requester's reason, or why the system acted */
             reason: string | null;
+            /** @example flxbl-io/sf-core */
             repository: string;
+            /**
+             * @description The ticket's (first) resource; a waiting pool ticket's pool name
+             * @example sf-core-src
+             */
             resource: string;
+            /**
+             * @description Every resource of a set's ticket, or the members a pool ticket got; null for a ticket of one resource, and while a pool ticket waits
+             * @example [
+             *       "sf-core-src",
+             *       "sf-core-uat"
+             *     ]
+             */
+            resources: string[] | null;
             /** Format: uuid */
             ticketId: string | null;
             /** @enum {string} */
@@ -832,9 +870,21 @@ export interface components {
             nextCursor: string | null;
         };
         HolderDto: {
+            /**
+             * @description How many resources it asks for: 1, the size of its set, or a pool ticket's `count`
+             * @example 2
+             */
+            count: number;
+            /** @description Its fencing token on this lock (a set's or pool ticket's token differs per resource) */
             fencingToken: number;
             /** @description Seconds held so far */
             heldSeconds: number;
+            /**
+             * @description `single`: one resource by name; `set`: several resources by name, granted all at once; `pool`: `count` free members of a pool
+             * @example set
+             * @enum {string}
+             */
+            kind: "single" | "set" | "pool";
             leaseDurationSeconds: number;
             /** Format: date-time */
             leaseExpiresAt: string;
@@ -844,10 +894,23 @@ export interface components {
             metadata: {
                 [key: string]: string;
             };
+            /**
+             * @description The pool a pool ticket asks for members of; null otherwise
+             * @example null
+             */
+            pool: string | null;
             reason: string | null;
             /** Format: date-time */
             renewedAt: string | null;
             requestedBy: components["schemas"]["ActorDto"];
+            /**
+             * @description Every resource the ticket names (a set: in the order asked) or holds (a pool ticket: the members it got; none while it waits). A single ticket: just this resource.
+             * @example [
+             *       "sf-core-src",
+             *       "sf-core-uat"
+             *     ]
+             */
+            resources: string[];
             /**
              * Format: date-time
              * @description When the lease started (the grant)
@@ -928,6 +991,24 @@ export interface components {
             resource: string;
             /** @enum {string} */
             state: "free" | "held";
+        };
+        PoolPageDto: {
+            /**
+             * Format: date-time
+             * @description Database time of the snapshot
+             */
+            at: string;
+            /** @description By repository, then name: each pool with its members (free or held, and by which ticket) and its whole queue (its waiting tickets, in the global order) */
+            items: components["schemas"]["PoolDto"][];
+            /** @example 50 */
+            limit: number;
+            /** @example 0 */
+            offset: number;
+            /**
+             * @description Pools matching the filters (all pages)
+             * @example 1
+             */
+            total: number;
         };
         PutPoolDto: {
             /** @example The four UAT orgs; any one will do for a test run */
@@ -1012,13 +1093,25 @@ export interface components {
             holder: components["schemas"]["HolderDto"] | null;
             /** @description The last fencing token issued on this lock */
             lastFencingToken: number;
-            /** @description The next in line (the oldest waiter) */
+            /** @description The next in line: the earliest waiter that can use this resource (by name, in a set, or through a pool) */
             nextWaiter: components["schemas"]["WaiterDto"] | null;
             /** @description Age of the oldest waiter, seconds */
             oldestWaitSeconds: number | null;
-            /** @description The whole queue in order (at most 1,000) */
+            /**
+             * @description The pools this resource is a member of
+             * @example [
+             *       "uat-orgs"
+             *     ]
+             */
+            pools: string[];
+            /**
+             * @description Waiting tickets of those pools: each can use this resource, but may be granted another member, so they are counted apart from `queueLength`
+             * @example 0
+             */
+            poolWaiters: number;
+            /** @description Every waiter that can use this resource, in the global order (at most 1,000): tickets naming it, alone or in a set, and the waiting tickets of its pools. Its length is `queueLength` + `poolWaiters` (up to the limit). */
             queue: components["schemas"]["WaiterDto"][];
-            /** @description Tickets waiting */
+            /** @description Tickets waiting that name this resource, alone or in a set (waiting pool tickets are in `poolWaiters`) */
             queueLength: number;
             /** @example flxbl-io/sf-core */
             repository: string;
@@ -1039,11 +1132,23 @@ export interface components {
             holder: components["schemas"]["HolderDto"] | null;
             /** @description The last fencing token issued on this lock */
             lastFencingToken: number;
-            /** @description The next in line (the oldest waiter) */
+            /** @description The next in line: the earliest waiter that can use this resource (by name, in a set, or through a pool) */
             nextWaiter: components["schemas"]["WaiterDto"] | null;
             /** @description Age of the oldest waiter, seconds */
             oldestWaitSeconds: number | null;
-            /** @description Tickets waiting */
+            /**
+             * @description The pools this resource is a member of
+             * @example [
+             *       "uat-orgs"
+             *     ]
+             */
+            pools: string[];
+            /**
+             * @description Waiting tickets of those pools: each can use this resource, but may be granted another member, so they are counted apart from `queueLength`
+             * @example 0
+             */
+            poolWaiters: number;
+            /** @description Tickets waiting that name this resource, alone or in a set (waiting pool tickets are in `poolWaiters`) */
             queueLength: number;
             /** @example flxbl-io/sf-core */
             repository: string;
@@ -1234,15 +1339,39 @@ export interface components {
             role: "owner" | "application" | "member";
         };
         WaiterDto: {
+            /**
+             * @description How many resources it asks for: 1, the size of its set, or a pool ticket's `count`
+             * @example 2
+             */
+            count: number;
+            /**
+             * @description `single`: one resource by name; `set`: several resources by name, granted all at once; `pool`: `count` free members of a pool
+             * @example set
+             * @enum {string}
+             */
+            kind: "single" | "set" | "pool";
             leaseDurationSeconds: number;
             /** @description Where the ticket came from (CI run URL, commit, ref, job…) */
             metadata: {
                 [key: string]: string;
             };
-            /** @description 1 for the next in line */
+            /**
+             * @description The pool a pool ticket asks for members of; null otherwise
+             * @example null
+             */
+            pool: string | null;
+            /** @description 1 for the next in line for this lock: its place among the waiters that can use this lock, in the global order (its own queuePosition counts the waiters ahead for any of its resources) */
             position: number;
             reason: string | null;
             requestedBy: components["schemas"]["ActorDto"];
+            /**
+             * @description Every resource the ticket names (a set: in the order asked) or holds (a pool ticket: the members it got; none while it waits). A single ticket: just this resource.
+             * @example [
+             *       "sf-core-src",
+             *       "sf-core-uat"
+             *     ]
+             */
+            resources: string[];
             /**
              * Format: date-time
              * @description When it joined the queue
@@ -1638,9 +1767,11 @@ export interface operations {
                 /** @description Events at or after this time (ISO-8601) */
                 from?: string;
                 limit?: number;
+                /** @description Only events of tickets for members of this pool (exact), waiting or granted */
+                pool?: string;
                 /** @description Only this repository (exact) */
                 repository?: string;
-                /** @description Only this resource (exact) */
+                /** @description Only events of tickets for this resource (exact): by itself, as any resource of a set, or as a pool member a ticket got */
                 resource?: string;
                 /** @description Events before this time (ISO-8601) */
                 to?: string;
@@ -1837,10 +1968,61 @@ export interface operations {
             };
         };
     };
+    AdminPoolsController_list: {
+        parameters: {
+            query?: {
+                /** @description Only pools with a held member or a waiting ticket */
+                active?: boolean;
+                /** @description Only pools whose name, repository or a member's name contains this (case-insensitive) */
+                contains?: string;
+                limit?: number;
+                offset?: number;
+                /** @description Only pools whose name starts with this */
+                prefix?: string;
+                /** @description Only this repository (exact) */
+                repository?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PoolPageDto"];
+                };
+            };
+            /** @description Invalid filter or paging value (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The key may not access the repository asked for */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     AdminResourcesController_list: {
         parameters: {
             query?: {
-                /** @description Only locks with a holder or a queue */
+                /** @description Only locks with a holder or a waiter that can use them (by name, in a set, or through a pool) */
                 active?: boolean;
                 /** @description Only locks whose repository or resource contains this (case-insensitive) */
                 contains?: string;
