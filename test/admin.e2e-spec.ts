@@ -132,6 +132,9 @@ describe('admin: resources overview, stuck view, audit trail', () => {
     expect((await http(cluster.url, member.apiKey).get('/sfp/api/admin/resources?stuck=false')).body.total).toBe(2);
     // The limited key does not see other/repo's stuck lock.
     expect((await http(cluster.url, limited.apiKey).get('/sfp/api/admin/stuck')).body.total).toBe(0);
+    // Undone: the ticket row is also the audit of the grant (its time is lease_start).
+    await pg.query(`UPDATE tickets SET lease_start = lease_start + interval '1 hour' WHERE status = 'acquired'
+                      AND lock_id = (SELECT id FROM locks WHERE repository = 'other/repo' AND resource = 'prod')`);
   });
 
   it('records the audit trail newest first with actor, fencing token and reason', async () => {

@@ -85,7 +85,7 @@ describe('concurrency across instances', () => {
       for (let i = 1; i < byToken.length; i++) {
         expect(byToken[i].lease_start.getTime()).toBeGreaterThanOrEqual(byToken[i - 1].released_at.getTime());
       }
-      const events = await pg.query(`SELECT type, count(*)::int AS n FROM lock_events WHERE resource = $1 GROUP BY type`, [resource]);
+      const events = await pg.query(`SELECT type, count(*)::int AS n FROM mutex_audit_trail() WHERE resource = $1 GROUP BY type`, [resource]);
       const counts = Object.fromEntries(events.rows.map((r) => [r.type, r.n]));
       expect(counts).toEqual({ queued: CLIENTS * CYCLES, granted: CLIENTS * CYCLES, released: CLIENTS * CYCLES });
     } finally {

@@ -84,7 +84,7 @@ async function postgres(): Promise<Subject> {
       (
         await pool.query<Record<string, any>>(
           'contract_audit',
-          `SELECT type, resource, resources, pool, ticket_id, actor_name, fencing_token, reason, at FROM lock_events WHERE repository = $1 ORDER BY id`,
+          `SELECT type, resource, resources, pool, ticket_id, actor_name, fencing_token, reason, at FROM mutex_audit_trail() WHERE repository = $1 ORDER BY id`,
           [repository],
         )
       ).map((r) => ({
@@ -169,6 +169,8 @@ function harness(subject: Subject) {
     unlock: (owner: string, t: number, resource = 'env') => store.releaseOwner(repository, resource, owner, actor, at(t)),
     list: (t: number, retentionSeconds = 3600, resource = 'env') => store.list(repository, resource, retentionSeconds, 100, at(t)),
     sweep: (t: number) => store.sweep(1000, at(t)),
+    /** Deletes what was released `retentionSeconds` before t (in every repository); forgets keys as old. */
+    purge: (t: number, retentionSeconds: number) => store.purgeReleased(retentionSeconds, retentionSeconds, at(t)),
     /** A ticket for `count` members of the pool `name` (default 'uat'). */
     queuePool: (l: string, count: number, o: QueueOptions & { name?: string } = {}) => h.queue(l, { ...o, resources: [], pool: { name: o.name ?? 'uat', count } }),
     putPool: (members: string[], t: number, name = 'uat') => store.putPool(repository, name, members, null, actor, at(t)),
@@ -723,7 +725,7 @@ describe.each(SUBJECTS)('lock store contract on %s', (_name, make) => {
       await h.release('B', 3); // left while waiting, C still behind it
       await h.queue('X', { t: 4, resource: 'other' });
       await h.release('X', 5, 'other');
-      const purged = await subject.store.purgeReleased(10, h.at(60 * S));
+      const purged = await subject.store.purgeReleased(10, 10, h.at(60 * S));
       expect(purged).toBeGreaterThanOrEqual(1);
       expect((await h.status('X', 60 * S, 'other')).outcome).toBe('not_found');
       expect((await h.status('B', 60 * S)).ticket?.releaseReason).toBe('cancelled');
@@ -741,7 +743,9 @@ type Op =
   | { kind: 'release' | 'status'; pick: number }
   | { kind: 'renew'; pick: number; lease: number | null }
   | { kind: 'clear' | 'unlock'; resource: string; owner: string }
-  | { kind: 'sweep' | 'list'; resource: string }
+  | { kind: 'sweep'; resource: string }
+  | { kind: 'list'; resource: string; retention: number }
+  | { kind: 'purge'; retention: number }
   | { kind: 'putPool'; members: string[] }
   | { kind: 'deletePool' };
 
@@ -765,7 +769,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constantFrom('release' as const, 'status' as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('renew' as const), pick: fc.nat(), lease: fc.option(fc.constantFrom(1, 60)) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('clear' as const, 'unlock' as const), resource: fc.constantFrom('r1', 'r2', 'r3', 'pool'), owner: owners }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('sweep' as const, 'list' as const), resource: fc.constantFrom('r1', 'r2', 'r3', 'pool') }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('sweep' as const), resource: fc.constantFrom('r1', 'r2', 'r3', 'pool') }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('list' as const), resource: fc.constantFrom('r1', 'r2', 'r3', 'pool'), retention: fc.constantFrom(2, 3600) }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('purge' as const), retention: fc.constantFrom(1, 5) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('putPool' as const), members: fc.uniqueArray(fc.constantFrom('r2', 'r3', 'm1'), { minLength: 1, maxLength: 3 }) }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'deletePool' as const }) },
 );
@@ -799,6 +808,7 @@ describe('lock store contract: random histories', () => {
         const sent: string[] = [];
         let t = 0;
         let n = 0;
+        const purges = history.some(([, op]) => op.kind === 'purge');
         for (const [dt, op] of history) {
           t += dt;
           const run = async (h: Harness) => {
@@ -836,7 +846,11 @@ describe('lock store contract: random histories', () => {
               case 'sweep':
                 return view(h, await h.sweep(t));
               case 'list':
-                return (await h.list(t, 3600, op.resource)).map((x) => ticketView(h, x));
+                // The service never lists further back than it keeps tickets (a waiter that left
+                // is kept longer, off its lock's chain): after a purge, lists look no further back.
+                return (await h.list(t, purges ? Math.min(op.retention, 1) : op.retention, op.resource)).map((x) => ticketView(h, x));
+              case 'purge':
+                return { purged: await h.purge(t, op.retention) };
             }
           };
           const [a, b] = await Promise.all([run(m), run(p)]);
@@ -845,7 +859,8 @@ describe('lock store contract: random histories', () => {
             sent.push(`T${n}`);
             n++;
           }
-          seen.add(`${op.kind}:${(a as { outcome?: unknown })?.outcome ?? (a as { status?: unknown })?.status ?? ''}`);
+          if (op.kind === 'purge') seen.add((a as { purged: number }).purged > 0 ? 'purge:some' : 'purge:none');
+          else seen.add(`${op.kind}:${(a as { outcome?: unknown })?.outcome ?? (a as { status?: unknown })?.status ?? ''}`);
         }
         const [ma, pa] = await Promise.all([m.auditRows(), p.auditRows()]);
         const label = (h: Harness, rows: AuditRow[], shift: number) => rows.map((r) => ({ ...r, ticketId: h.label({ id: r.ticketId }), at: r.at - shift }));
@@ -868,6 +883,7 @@ describe('lock store contract: random histories', () => {
       'renew:not_holder',
       'unlock:0',
       'unlock:2',
+      'purge:some',
     ]) {
       expect(seen).toContain(expected);
     }

@@ -416,7 +416,7 @@ describe('sfp Locks API', () => {
     await pg.connect();
     try {
       const { rows } = await pg.query(
-        `SELECT ticket_id, type, actor_name, fencing_token, reason FROM lock_events WHERE resource = $1 ORDER BY id`,
+        `SELECT ticket_id, type, actor_name, fencing_token, reason FROM mutex_audit_trail() WHERE resource = $1 ORDER BY id`,
         [res],
       );
       expect(rows.map((r) => [r.ticket_id, r.type])).toEqual([
@@ -610,30 +610,40 @@ describe('lease expiry', () => {
 });
 
 describe('released-ticket retention', () => {
-  it('lists released tickets within the retention window, then the purge job deletes them', async () => {
-    const cluster = await startCluster(1, { RELEASED_RETENTION_SECONDS: '1', RELEASED_PURGE_INTERVAL_MS: '300' });
+  it('lists a released ticket within the list window, keeps it in the audit trail longer, then the purge job deletes both', async () => {
+    // List window 1 s; audit retention 3 s (0.0000347 days); the purge runs every 300 ms.
+    const cluster = await startCluster(1, { RELEASED_RETENTION_SECONDS: '1', AUDIT_RETENTION_DAYS: '0.0000347', RELEASED_PURGE_INTERVAL_MS: '300' });
     try {
       const api = http(cluster.url, cluster.ownerToken);
       const path = (...rest: string[]) => ['/sfp/api/locks', enc(REPO), 'retained', ...rest].join('/');
+      const events = async (ticketId: string) =>
+        (await api.get(`/sfp/api/admin/events?repository=${enc(REPO)}&resource=retained`)).body.items.filter((e: any) => e.ticketId === ticketId).map((e: any) => e.type);
       const t = (await api.post('/sfp/api/locks', { repository: REPO, resource: 'retained', leaseDurationSeconds: 30 })).body;
       await api.delete(path(t.id));
       expect((await api.get(path())).body.map((x: any) => x.id)).toEqual([t.id]);
+      expect(await events(t.id)).toEqual(['released', 'granted', 'queued']);
+
+      // Past the list window: off the list, still in the audit trail and readable by id.
+      await sleep(1_300);
+      expect((await api.get(path())).body).toEqual([]);
+      expect(await events(t.id)).toEqual(['released', 'granted', 'queued']);
+      expect((await api.get(path(t.id))).body).toMatchObject({ id: t.id, status: 'released', releaseReason: 'released' });
+
+      // Past the audit retention: the purge deletes the ticket and its events; the lock keeps its fencing counter.
       const pg = new Client({ connectionString: cluster.databaseUrl });
       await pg.connect();
       try {
         let rows = 1;
-        for (let i = 0; i < 50 && rows > 0; i++) {
+        for (let i = 0; i < 60 && rows > 0; i++) {
           await sleep(100);
           rows = (await pg.query('SELECT count(*)::int AS n FROM tickets WHERE id = $1', [t.id])).rows[0].n;
         }
         expect(rows).toBe(0);
-        // The audit trail outlives the ticket, and the lock keeps its fencing counter.
-        const events = await pg.query('SELECT count(*)::int AS n FROM lock_events WHERE ticket_id = $1', [t.id]);
-        expect(events.rows[0].n).toBe(3);
       } finally {
         await pg.end();
       }
-      expect((await api.get(path())).body).toEqual([]);
+      expect(await events(t.id)).toEqual([]);
+      expect((await api.get(path(t.id))).status).toBe(404);
       const next = (await api.post('/sfp/api/locks', { repository: REPO, resource: 'retained', leaseDurationSeconds: 30 })).body;
       expect(next.fencingToken).toBeGreaterThan(t.fencingToken);
     } finally {

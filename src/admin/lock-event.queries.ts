@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { PgPool } from '../database/pg-pool';
-import { SqlWhereBuilder, statementName } from './sql-where.builder';
 
 export interface EventFilter {
   repositoryLike: string[] | null;
@@ -36,59 +35,31 @@ export interface EventRow {
 
 type Raw = Record<string, any>;
 
-/** Read-only queries over the audit trail `lock_events`, newest first (id descending). */
+/**
+ * Read-only queries over the audit trail, newest first (id descending): the tickets' own events
+ * and lock_events, paged by mutex_audit_page (src/mutex/sql/85-audit.sql).
+ */
 @Injectable()
 export class LockEventQueries {
   constructor(private readonly pg: PgPool) {}
 
   async page(filter: EventFilter, limit: number): Promise<EventRow[]> {
-    // Placeholders only: the conditions are assembled here, as a one-lock page has two parts.
-    const w = new SqlWhereBuilder();
-    const common: string[] = [];
-    const and = (condition: string) => common.push(condition);
-    if (filter.repository !== undefined && filter.resource === undefined) and(`e.repository = ${w.param(filter.repository)}`);
-    if (filter.resource !== undefined && filter.repository === undefined) {
-      // A set's or pool ticket's event names its first resource in `resource`, every one in `resources`.
-      const r = w.param(filter.resource);
-      and(`(e.resource = ${r} OR e.resources @> ARRAY[${r}]::text[])`);
-    }
-    if (filter.pool !== undefined) and(`e.pool = ${w.param(filter.pool)}`);
-    if (filter.repositoryLike) and(`e.repository LIKE ANY(${w.param(filter.repositoryLike)}::text[])`);
-    if (filter.actorId !== undefined) and(`e.actor_id = ${w.param(filter.actorId)}::uuid`);
-    if (filter.actorName !== undefined) and(`e.actor_name = ${w.param(filter.actorName)}`);
-    if (filter.types?.length) and(`e.type::text = ANY(${w.param(filter.types)}::text[])`);
-    if (filter.from) and(`e.at >= ${w.param(filter.from)}`);
-    if (filter.to) and(`e.at < ${w.param(filter.to)}`);
-    if (filter.before !== undefined) and(`e.id < ${w.param(filter.before)}::bigint`);
-    const limitParam = w.param(limit);
-    const columns = `e.id, e.type, e.repository, e.resource, e.resources, e.pool, e.ticket_id, e.actor_id, e.actor_name, e.fencing_token, e.reason, e.at`;
-    const where = (...more: string[]) => {
-      const all = [...more, ...common];
-      return all.length ? `WHERE ${all.join(' AND ')}` : '';
-    };
-    let events: string;
-    if (filter.repository !== undefined && filter.resource !== undefined) {
-      // One lock's events: those whose first resource it is, by lock id ((lock_id, id DESC) is
-      // indexed), and those of sets that name it later, found by their `resources` (not indexed:
-      // a walk of lock_events, newest first, until a page is found). Each part is a page; their
-      // merge is the page.
-      const lock = `(SELECT id FROM locks WHERE repository = ${w.param(filter.repository)} AND resource = ${w.param(filter.resource)})`;
-      const name = w.param(filter.resource);
-      events = `
-        (SELECT ${columns} FROM lock_events e ${where(`e.lock_id = ${lock}`)} ORDER BY e.id DESC LIMIT ${limitParam})
-        UNION ALL
-        (SELECT ${columns} FROM lock_events e
-          ${where(`e.resources @> ARRAY[${name}]::text[]`, `e.repository = ${w.param(filter.repository)}`, `e.lock_id IS DISTINCT FROM ${lock}`)}
-          ORDER BY e.id DESC LIMIT ${limitParam})`;
-    } else {
-      events = `SELECT ${columns} FROM lock_events e ${where()} ORDER BY e.id DESC LIMIT ${limitParam}`;
-    }
-    const text = `
-      SELECT e.*, (SELECT t.metadata FROM tickets t WHERE t.id = e.ticket_id) AS metadata
-        FROM (${events}) e
-       ORDER BY e.id DESC
-       LIMIT ${limitParam}`;
-    const rows = await this.pg.query<Raw>(statementName('admin_events', text), text, w.values);
+    const f: Record<string, unknown> = {};
+    if (filter.repository !== undefined) f.repository = filter.repository;
+    if (filter.resource !== undefined) f.resource = filter.resource;
+    if (filter.pool !== undefined) f.pool = filter.pool;
+    if (filter.repositoryLike) f.repositoryLike = filter.repositoryLike;
+    if (filter.actorId !== undefined) f.actorId = filter.actorId;
+    if (filter.actorName !== undefined) f.actorName = filter.actorName;
+    if (filter.types?.length) f.types = filter.types;
+    if (filter.from) f.from = filter.from.toISOString();
+    if (filter.to) f.to = filter.to.toISOString();
+    const rows = await this.pg.query<Raw>(
+      'admin_events',
+      `SELECT e.*, (SELECT t.metadata FROM tickets t WHERE t.id = e.ticket_id) AS metadata
+         FROM mutex_audit_page($1::jsonb, $2::bigint, $3) e`,
+      [JSON.stringify(f), filter.before ?? null, limit],
+    );
     return rows.map((r) => ({
       id: Number(r.id),
       type: r.type,

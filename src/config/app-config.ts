@@ -3,6 +3,7 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
+  IsNumber,
   IsOptional,
   IsString,
   Matches,
@@ -17,6 +18,8 @@ import { messagesOf } from '../common/validation';
 
 const toInt = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+const toNumber = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && /^-?(\d+\.?\d*|\.\d+)$/.test(value.trim()) ? Number(value) : value;
 const toBool = ({ value }: { value: unknown }) => {
   if (typeof value !== 'string') return value;
   const v = value.trim().toLowerCase();
@@ -105,11 +108,18 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(1) @Max(31_536_000)
   MAX_LEASE_SECONDS = 86_400;
 
-  /** How long released tickets stay visible in lists before they are purged. */
+  /** How long released tickets stay in lists (and their idempotency keys are remembered). */
   @Transform(toInt) @IsInt() @Min(0) @Max(31_536_000)
   RELEASED_RETENTION_SECONDS = 3_600;
 
-  /** Period of the BullMQ job that deletes released tickets past the retention window. */
+  /**
+   * How long released tickets, the audit of their lives, are kept (days; fractions allowed), and
+   * renewals with them. Never less than RELEASED_RETENTION_SECONDS.
+   */
+  @Transform(toNumber) @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) @Max(36_500)
+  AUDIT_RETENTION_DAYS = 30;
+
+  /** Period of the BullMQ job that deletes released tickets past the audit retention. */
   @Transform(toInt) @IsInt() @Min(100) @Max(86_400_000)
   RELEASED_PURGE_INTERVAL_MS = 60_000;
 

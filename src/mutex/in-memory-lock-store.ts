@@ -27,7 +27,7 @@ export function ticketOfView(v: machine.TicketView): Ticket {
  */
 export class InMemoryLockStore extends LockStore {
   state: machine.StoreState = machine.emptyStore;
-  /** Every audit row written so far, in order (lock_events in SQL). */
+  /** The audit trail, in order (in SQL: the tickets' events and lock_events, mutex_audit_trail). */
   readonly audit: machine.AuditEffect[] = [];
 
   constructor(private readonly clock: () => Date = () => new Date()) {
@@ -151,8 +151,13 @@ export class InMemoryLockStore extends LockStore {
     }));
   }
 
-  async purgeReleased(retentionSeconds: number, now?: Date): Promise<number> {
-    return this.commit(machine.purgeReleased(this.state, retentionSeconds, this.ms(now))).answer;
+  async purgeReleased(retentionSeconds: number, keySeconds: number, now?: Date): Promise<number> {
+    const purged = this.commit(machine.purgeReleased(this.state, retentionSeconds, keySeconds, this.ms(now))).answer;
+    // A ticket's events go with it; renewals by age.
+    const before = this.ms(now) - retentionSeconds * 1000;
+    const kept = this.audit.filter((a) => (a.type === 'renewed' ? a.at >= before : this.state.tickets[a.ticketId] !== undefined));
+    this.audit.splice(0, this.audit.length, ...kept);
+    return purged;
   }
 
   batchStats(): null {

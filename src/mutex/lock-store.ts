@@ -110,8 +110,12 @@ export abstract class LockStore {
   /** Of a lock or a pool: holder(s) first, then the queue in order, then tickets released within `retentionSeconds`, newest first. */
   abstract list(repository: string, resource: string, retentionSeconds: number, limit: number, now?: Date): Promise<Ticket[]>;
   abstract locksIn(repository: string, limit: number): Promise<LockSummary[]>;
-  /** Deletes released tickets past the retention window; returns how many. */
-  abstract purgeReleased(retentionSeconds: number, now?: Date): Promise<number>;
+  /**
+   * Deletes tickets released more than `retentionSeconds` ago, and renewals as old: the audit
+   * goes with them. Forgets the idempotency keys of tickets released more than `keySeconds` ago
+   * (the key may then be used again). Returns how many tickets it deleted.
+   */
+  abstract purgeReleased(retentionSeconds: number, keySeconds: number, now?: Date): Promise<number>;
   /** How concurrent operations were grouped into database calls (null: not batched). */
   abstract batchStats(): Readonly<BatchStats> | null;
 }

@@ -270,8 +270,10 @@ export class MutexService {
     return this.store.nextDeadlineIn();
   }
 
+  /** Deletes released tickets past the audit retention; forgets idempotency keys past the list window. */
   purgeReleased(): Promise<number> {
-    return this.store.purgeReleased(this.config.RELEASED_RETENTION_SECONDS);
+    const listed = this.config.RELEASED_RETENTION_SECONDS;
+    return this.store.purgeReleased(Math.max(listed, Math.round(this.config.AUDIT_RETENTION_DAYS * 86_400)), listed);
   }
 
   private async queueTicket(p: Principal, fields: Omit<QueueInput, 'ticketId' | 'requesterId' | 'requesterName'>) {

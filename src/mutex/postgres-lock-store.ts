@@ -253,20 +253,15 @@ export class PostgresLockStore extends LockStore {
     }));
   }
 
-  async purgeReleased(retentionSeconds: number, now?: Date): Promise<number> {
+  async purgeReleased(retentionSeconds: number, keySeconds: number, now?: Date): Promise<number> {
     const rows = await this.pg.query<{ n: number }>(
       'mutex_purge',
-      `WITH gone AS (
-         DELETE FROM tickets WHERE id IN (
-           SELECT t.id FROM tickets t
-            WHERE t.status = 'released' AND t.released_at < coalesce($2::timestamptz, clock_timestamp()) - make_interval(secs => $1)
-              -- a waiter that left is kept while the head has not passed it: positions count it
-              AND (t.lease_start IS NOT NULL OR t.lock_id IS NULL OR t.ordinal <= (SELECT l.passed FROM locks l WHERE l.id = t.lock_id))
-            LIMIT 10000)
-         RETURNING 1)
-       SELECT count(*)::integer AS n FROM gone`,
-      [retentionSeconds, iso(now)],
+      `SELECT mutex_purge(p_tickets_before => coalesce($1::timestamptz, clock_timestamp()) - make_interval(secs => $2),
+                          p_keys_before => coalesce($1::timestamptz, clock_timestamp()) - make_interval(secs => $3),
+                          p_limit => 10000) AS n`,
+      [iso(now), retentionSeconds, keySeconds],
     );
     return rows[0].n;
   }
+
 }

@@ -181,6 +181,8 @@ function newTicket(d: Draft, req: QueueRequest, lockId: number | null, waitSecon
     updatedAt: d.now,
     lockCount: req.pool ? req.pool.count : req.resources.length,
     poolId: null,
+    poolRepository: null,
+    poolName: null,
     locks: null,
   };
 }
@@ -532,14 +534,18 @@ export function poolView(state: StoreState, repository: string, name: string): P
 }
 
 /**
- * Deletes released tickets past the retention window. A waiter that left is kept until the queue
- * of its lock has moved past it (the SQL counts it to place the waiters behind it).
+ * Deletes tickets released more than `retentionSeconds` ago (their audit goes with them), and
+ * forgets the idempotency keys of tickets released more than `keySeconds` ago. A waiter that left
+ * is kept until the queue of its lock has moved past it (the SQL counts it to place the waiters
+ * behind it).
  */
-export function purgeReleased(state: StoreState, retentionSeconds: number, now: Millis): Step<number> {
+export function purgeReleased(state: StoreState, retentionSeconds: number, keySeconds: number, now: Millis): Step<number> {
   const d = new Draft(state, now);
   let purged = 0;
   for (const t of d.allTickets()) {
-    if (t.status !== 'released' || t.releasedAt! >= now - retentionSeconds * 1000) continue;
+    if (t.status !== 'released') continue;
+    if (t.idempotencyKey !== null && t.releasedAt! < now - keySeconds * 1000) d.putTicket({ ...t, idempotencyKey: null });
+    if (t.releasedAt! >= now - retentionSeconds * 1000) continue;
     if (t.leaseStart === null && t.lockId !== null && t.seq > d.lock(t.lockId)!.passedSeq) continue;
     d.deleteTicket(t.id);
     purged++;

@@ -61,6 +61,9 @@ export interface TicketRow {
   /** 1, a set's size, or a pool ticket's count. */
   readonly lockCount: number;
   readonly poolId: number | null;
+  /** A deleted pool's names, kept by its tickets (null while the pool exists, and for other tickets). */
+  readonly poolRepository: string | null;
+  readonly poolName: string | null;
   /** A set's resources, or the members a pool ticket got; null for a ticket of one lock. */
   readonly locks: readonly TicketLock[] | null;
 }
@@ -115,7 +118,7 @@ export interface AuditEffect {
 }
 
 /** A ticket as an answer shows it: its row, its names, its queue position. */
-export interface TicketView extends Omit<TicketRow, 'locks' | 'poolId'> {
+export interface TicketView extends Omit<TicketRow, 'locks' | 'poolId' | 'poolRepository' | 'poolName'> {
   readonly repository: string;
   readonly resource: string;
   readonly resources: string[];
@@ -223,10 +226,13 @@ export class Draft {
     return row;
   }
 
-  /** Deletes a pool; its tickets forget it (ON DELETE SET NULL). */
+  /** Deletes a pool; its tickets keep its names but lose its id (ON DELETE SET NULL). */
   deletePool(id: number): void {
+    const { repository, name } = this.pools[id];
     delete this.pools[id];
-    for (const t of Object.values(this.tickets)) if (t.poolId === id) this.tickets[t.id] = { ...t, poolId: null };
+    for (const t of Object.values(this.tickets)) {
+      if (t.poolId === id) this.tickets[t.id] = { ...t, poolId: null, poolRepository: repository, poolName: name };
+    }
     this.changed = true;
   }
 
@@ -263,9 +269,9 @@ export class Draft {
     this.changed = true;
   }
 
-  /** Does it ask for more than one lock, or for a pool's members? */
+  /** Does it ask for more than one lock, or for a pool's members (of a pool that may since have been deleted)? */
   isSet(t: TicketRow): boolean {
-    return t.lockCount > 1 || t.poolId !== null;
+    return t.lockCount > 1 || t.poolId !== null || t.poolName !== null;
   }
 
   /** The locks it names or holds, in order. */
@@ -302,7 +308,11 @@ export class Draft {
   names(t: TicketRow): { repository: string; resources: string[]; pool: string | null } {
     const pool = this.pool(t.poolId);
     const locks = this.isSet(t) ? (t.locks ?? []).map((x) => this.locks[x.lockId]) : [this.locks[t.lockId!]];
-    return { repository: locks[0]?.repository ?? pool!.repository, resources: locks.map((l) => l.resource), pool: pool?.name ?? null };
+    return {
+      repository: locks[0]?.repository ?? pool?.repository ?? t.poolRepository!,
+      resources: locks.map((l) => l.resource),
+      pool: pool?.name ?? t.poolName,
+    };
   }
 
   /** 0 for the holder, null once released, else 1 + the earlier waiters that can use any lock it can. */
@@ -315,8 +325,8 @@ export class Draft {
   }
 
   view(t: TicketRow): TicketView {
-    const { locks, poolId, ...row } = t;
-    void poolId;
+    const { locks, poolId, poolRepository, poolName, ...row } = t;
+    void poolId, poolRepository, poolName;
     const n = this.names(t);
     const fencingTokens: Record<string, number> = {};
     if (locks) for (const x of locks) if (x.fencingToken !== null) fencingTokens[this.locks[x.lockId].resource] = x.fencingToken;

@@ -1,24 +1,57 @@
 -- Tickets as the service reads them, their place in the queue, and the audit trail.
 --
 -- Every change to a lock runs inside one of the mutex_* functions of this folder, in one
--- transaction that first takes that lock's row lock (SELECT … FOR UPDATE), so changes to a lock
--- are linearizable across instances, and each request is one round trip. Time is `p_now` when a
--- caller passes it (the contract tests do, to control the clock), otherwise the database clock
--- read once the row lock is held.
+-- transaction that first takes that lock's lock (mutex_guard_lock: a transaction-scoped advisory
+-- lock on its name, which writes nothing, where a row lock would write a WAL record), so changes
+-- to a lock are linearizable across instances, and each request is one round trip. Time is
+-- `p_now` when a caller passes it (the contract tests do, to control the clock), otherwise the
+-- database clock read once the lock is held.
 --
 -- A ticket asks for one resource (`tickets.lock_id`), for a set of them, or for `count` members
 -- of a pool (the set's resources and a pool ticket's members are in `ticket_locks`). Locks that
 -- sets or pools tie together are "coupled" (`locks.coupled > 0`) and change only under their
 -- repository's advisory lock (25-coupled.sql); every other lock works alone, as it always has.
 --
+-- A ticket's row is the audit of its life: the ids of its queued, granted and ended events
+-- (`queued_event`, `granted_event`, `ended_event`, from lock_events' sequence), who and when in
+-- its columns; `lock_events` holds renewals (mutex_ticket_events, mutex_audit_trail).
+--
 -- These files are applied at start (src/database/sql-function-files.ts) whenever their content
 -- changes, in file-name order, all in one transaction.
 
 
--- Does this ticket ask for more than one lock, or for a pool's members?
+-- The advisory lock of the lock (p_repository, p_resource), held until the transaction ends. By
+-- name, so it can be taken before the lock's row is read, or even exists. Every change to a lock
+-- row holds it, or, for a coupled lock, its repository's lock (25-coupled.sql).
+CREATE OR REPLACE FUNCTION mutex_lock_key(p_repository text, p_resource text) RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT hashtextextended(p_repository || E'\x1f' || p_resource, 7302120)
+$$;
+
+CREATE OR REPLACE FUNCTION mutex_guard_lock(p_repository text, p_resource text) RETURNS void
+LANGUAGE sql AS $$
+  SELECT pg_advisory_xact_lock(mutex_lock_key(p_repository, p_resource))
+$$;
+
+-- The same, only if no other transaction holds it (a batch and the sweep never wait).
+CREATE OR REPLACE FUNCTION mutex_try_guard_lock(p_repository text, p_resource text) RETURNS boolean
+LANGUAGE sql AS $$
+  SELECT pg_try_advisory_xact_lock(mutex_lock_key(p_repository, p_resource))
+$$;
+
+
+-- The next event id of the audit trail: one increasing numbering for ticket events and lock_events rows.
+CREATE OR REPLACE FUNCTION mutex_next_event() RETURNS bigint
+LANGUAGE sql AS $$
+  SELECT nextval('lock_events_id_seq')
+$$;
+
+
+-- Does this ticket ask for more than one lock, or for a pool's members (of a pool that may since
+-- have been deleted)?
 CREATE OR REPLACE FUNCTION mutex_ticket_is_set(t tickets) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
-  SELECT t.lock_count > 1 OR t.pool_id IS NOT NULL
+  SELECT t.lock_count > 1 OR t.pool_id IS NOT NULL OR t.pool_name IS NOT NULL
 $$;
 
 
@@ -44,14 +77,20 @@ BEGIN
 END $$;
 
 
--- A ticket's repository, its resources (in order) and its pool, whatever kind it is.
+-- A ticket's repository, its resources (in order) and its pool, whatever kind it is (a deleted
+-- pool's ticket kept its names).
 CREATE OR REPLACE FUNCTION mutex_ticket_names(t tickets, OUT repository text, OUT resources text[], OUT pool text)
 LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  v_pool_repository text := t.pool_repository;
 BEGIN
-  SELECT p.repository, p.name INTO repository, pool FROM pools p WHERE p.id = t.pool_id;
+  pool := t.pool_name;
+  IF t.pool_id IS NOT NULL THEN
+    SELECT p.repository, p.name INTO v_pool_repository, pool FROM pools p WHERE p.id = t.pool_id;
+  END IF;
   SELECT coalesce(array_agg(l.resource ORDER BY x.position), '{}'), min(l.repository) INTO resources, repository
     FROM locks l JOIN unnest(mutex_ticket_lock_ids(t)) WITH ORDINALITY AS x(lock_id, position) ON l.id = x.lock_id;
-  IF repository IS NULL THEN SELECT p.repository INTO repository FROM pools p WHERE p.id = t.pool_id; END IF;
+  repository := coalesce(repository, v_pool_repository);
 END $$;
 
 
@@ -138,25 +177,58 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 
--- One row of the audit trail. A 'queued' event carries no fencing token: the ticket had none
--- yet, even when the same call then granted it. A set's or pool ticket's row names all its
--- resources (and its pool); while a pool ticket waits it has no lock, and its pool's name stands
--- for the resource.
-CREATE OR REPLACE FUNCTION mutex_audit(
-  l locks, t tickets, p_type lock_event_type, p_actor_id uuid, p_actor_name text, p_reason text, p_now timestamptz
-) RETURNS void
+-- A renewal's row of the audit trail (lock_events; a ticket's other events are in its own row).
+-- A set's or pool ticket's row names all its resources (and its pool).
+CREATE OR REPLACE FUNCTION mutex_audit_renewal(t tickets, p_actor_id uuid, p_actor_name text, p_now timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-  n record;
+  n record := mutex_ticket_names(t);
+  v_set boolean := mutex_ticket_is_set(t);
 BEGIN
-  IF NOT mutex_ticket_is_set(t) THEN
-    INSERT INTO lock_events (lock_id, repository, resource, ticket_id, type, actor_id, actor_name, fencing_token, reason, at)
-    VALUES (l.id, l.repository, l.resource, t.id, p_type, p_actor_id, p_actor_name,
-            CASE WHEN p_type = 'queued' THEN NULL ELSE t.fencing_token END, p_reason, p_now);
-    RETURN;
-  END IF;
-  n := mutex_ticket_names(t);
-  INSERT INTO lock_events (lock_id, repository, resource, resources, pool, ticket_id, type, actor_id, actor_name, fencing_token, reason, at)
-  VALUES (t.lock_id, n.repository, coalesce(n.resources[1], n.pool), nullif(n.resources, '{}'), n.pool, t.id, p_type,
-          p_actor_id, p_actor_name, CASE WHEN p_type = 'queued' THEN NULL ELSE t.fencing_token END, p_reason, p_now);
+  INSERT INTO lock_events (id, lock_id, repository, resource, resources, pool, ticket_id, type, actor_id, actor_name, fencing_token, reason, at)
+  VALUES (mutex_next_event(), t.lock_id, n.repository, coalesce(n.resources[1], n.pool),
+          CASE WHEN v_set THEN nullif(n.resources, '{}') END, CASE WHEN v_set THEN n.pool END,
+          t.id, 'renewed', p_actor_id, p_actor_name, t.fencing_token, NULL, p_now);
 END $$;
+
+
+-- The events of a ticket's life, as rows of the audit trail: queued (by its requester, with its
+-- reason, no fencing token yet), granted (its first lease's start, its fencing token), and how
+-- it ended (who, why). A set's or pool ticket's events name all its resources and its pool;
+-- while a pool ticket waits it has no resources, and its pool's name stands for the resource
+-- (so its queued event always does). A deleted pool's tickets keep its names.
+CREATE OR REPLACE FUNCTION mutex_ticket_events(t tickets) RETURNS SETOF lock_events
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  n record := mutex_ticket_names(t);
+  v_set boolean := mutex_ticket_is_set(t);
+  v_pool text := CASE WHEN v_set THEN n.pool END;
+  v_resources text[] := CASE WHEN v_set THEN nullif(n.resources, '{}') END;
+  v_named text[] := CASE WHEN n.pool IS NULL THEN v_resources END; -- what it asked for by name
+  v_resource text := coalesce(v_resources[1], n.pool, n.resources[1]);
+BEGIN
+  IF t.queued_event IS NOT NULL THEN
+    RETURN NEXT ROW(t.queued_event, t.lock_id, n.repository, coalesce(v_named[1], n.pool, n.resources[1]), t.id, 'queued',
+                    t.requester_id, t.requester_name, NULL, t.reason, t.created_at, v_named, v_pool)::lock_events;
+  END IF;
+  IF t.granted_event IS NOT NULL THEN
+    RETURN NEXT ROW(t.granted_event, t.lock_id, n.repository, v_resource, t.id, 'granted', t.requester_id, t.requester_name,
+                    t.fencing_token, t.reason, t.lease_start, v_resources, v_pool)::lock_events;
+  END IF;
+  IF t.ended_event IS NOT NULL THEN
+    RETURN NEXT ROW(t.ended_event, t.lock_id, n.repository, v_resource, t.id, t.release_reason::text::lock_event_type,
+                    t.released_by_id, t.released_by, t.fencing_token, t.release_note, t.released_at, v_resources, v_pool)::lock_events;
+  END IF;
+END $$;
+
+
+-- The whole audit trail, oldest first: every retained ticket's events and every lock_events row
+-- (for tests and for reading by hand; the admin endpoint pages with mutex_audit_page).
+CREATE OR REPLACE FUNCTION mutex_audit_trail() RETURNS SETOF lock_events
+LANGUAGE sql STABLE AS $$
+  SELECT * FROM (
+    SELECT e.* FROM tickets t, mutex_ticket_events(t) e
+    UNION ALL
+    SELECT * FROM lock_events
+  ) trail ORDER BY id
+$$;

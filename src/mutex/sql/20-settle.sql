@@ -32,25 +32,42 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 
--- Ends the holder's ticket (reason 'released', 'expired' or 'cleared') and frees the lock; the
--- caller then settles it to grant the next waiter. Returns the ended ticket.
-CREATE OR REPLACE FUNCTION mutex_end_holder(
-  l locks, t tickets, p_reason release_reason, p_actor_id uuid, p_actor_name text, p_audit_reason text, p_now timestamptz
+-- Ends a ticket of a lock nothing couples (reason 'released', 'expired', 'cleared', 'cancelled' or
+-- 'timed_out'), the lock's holder or one of its waiters, and makes it the newest of the lock's
+-- ended tickets. The caller updates the lock's row: it frees the lock or shortens its queue, and
+-- sets `last_ended` to this ticket. `p_previous` is the lock's last ended ticket so far.
+CREATE OR REPLACE FUNCTION mutex_end_single(
+  t tickets, p_previous uuid, p_reason release_reason, p_actor_id uuid, p_actor_name text, p_note text, p_now timestamptz
 ) RETURNS tickets
 LANGUAGE plpgsql AS $$
 DECLARE
   r tickets;
 BEGIN
-  UPDATE tickets SET status = 'released', release_reason = p_reason, released_at = p_now,
-         released_by = p_actor_name, updated_at = p_now
+  UPDATE tickets SET status = 'released', release_reason = p_reason, released_at = p_now, released_by = p_actor_name,
+         released_by_id = p_actor_id, release_note = p_note, ended_event = mutex_next_event(), previous_ended = p_previous,
+         updated_at = p_now
    WHERE id = t.id RETURNING * INTO r;
-  UPDATE locks SET holder_id = NULL, holder_expires_at = NULL, freed_at = p_now, updated_at = p_now WHERE id = l.id;
-  PERFORM mutex_audit(l, r, p_reason::text::lock_event_type, p_actor_id, p_actor_name, p_audit_reason, p_now);
   RETURN r;
 END $$;
 
 
--- Brings a lock up to date at p_now (the rules above). The caller holds the lock's row lock.
+-- Ends the holder's ticket (reason 'released', 'expired' or 'cleared') and frees the lock; the
+-- caller then settles it to grant the next waiter. Returns the ended ticket.
+CREATE OR REPLACE FUNCTION mutex_end_holder(
+  l locks, t tickets, p_reason release_reason, p_actor_id uuid, p_actor_name text, p_note text, p_now timestamptz
+) RETURNS tickets
+LANGUAGE plpgsql AS $$
+DECLARE
+  r tickets;
+BEGIN
+  r := mutex_end_single(t, l.last_ended, p_reason, p_actor_id, p_actor_name, p_note, p_now);
+  UPDATE locks SET holder_id = NULL, holder_expires_at = NULL, freed_at = p_now, last_ended = r.id, updated_at = p_now
+   WHERE id = l.id;
+  RETURN r;
+END $$;
+
+
+-- Brings a lock up to date at p_now (the rules above). The caller holds the lock's guard.
 -- Returns {granted: [ticket], ended: [ticket]}.
 CREATE OR REPLACE FUNCTION mutex_settle(p_lock_id bigint, p_now timestamptz) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -67,14 +84,12 @@ BEGIN
     FOR t IN
       SELECT * FROM tickets WHERE lock_id = p_lock_id AND status = 'queued' AND wait_deadline <= p_now ORDER BY seq
     LOOP
-      UPDATE tickets SET status = 'released', release_reason = 'timed_out', released_at = p_now,
-             released_by = 'system', updated_at = p_now
-       WHERE id = t.id RETURNING * INTO t;
+      t := mutex_end_single(t, l.last_ended, 'timed_out', NULL, 'system', 'waited longer than its wait limit', p_now);
       v_ended := v_ended || jsonb_build_array(mutex_ticket_json(t, l));
-      PERFORM mutex_audit(l, t, 'timed_out', NULL, 'system', 'waited longer than its wait limit', p_now);
       l.queue_length := l.queue_length - 1;
+      l.last_ended := t.id;
     END LOOP;
-    UPDATE locks SET queue_length = l.queue_length, updated_at = p_now WHERE id = p_lock_id;
+    UPDATE locks SET queue_length = l.queue_length, last_ended = l.last_ended, updated_at = p_now WHERE id = p_lock_id;
   END IF;
 
   -- 2. A holder past its lease is released.
@@ -83,6 +98,7 @@ BEGIN
     t := mutex_end_holder(l, t, 'expired', NULL, 'system', 'lease ended', p_now);
     v_ended := v_ended || jsonb_build_array(mutex_ticket_json(t, l));
     l.holder_id := NULL;
+    l.last_ended := t.id;
   END IF;
 
   -- 3. A free lock goes to the head of its queue.
@@ -91,14 +107,13 @@ BEGIN
     IF FOUND THEN
       UPDATE tickets SET status = 'acquired', lease_start = p_now,
              lease_expires_at = p_now + make_interval(secs => lease_duration_seconds),
-             fencing_token = l.fence + 1, updated_at = p_now
+             fencing_token = l.fence + 1, granted_event = mutex_next_event(), updated_at = p_now
        WHERE id = t.id RETURNING * INTO t;
       -- FIFO: every ordinal up to the head's has now left the queue.
       UPDATE locks SET fence = t.fencing_token, holder_id = t.id, holder_expires_at = t.lease_expires_at,
              queue_length = l.queue_length - 1, passed = t.ordinal, updated_at = p_now
        WHERE id = p_lock_id RETURNING * INTO l;
       v_granted := jsonb_build_array(mutex_ticket_json(t, l));
-      PERFORM mutex_audit(l, t, 'granted', t.requester_id, t.requester_name, t.reason, p_now);
     ELSE
       UPDATE locks SET queue_length = 0, updated_at = p_now WHERE id = p_lock_id; -- the counter drifted; the index is the truth
     END IF;
@@ -141,7 +156,8 @@ BEGIN
     END IF;
   -- Any overdue waiter ahead of this one changes its position, not only its own deadline.
   ELSIF t.status <> 'released' AND mutex_lock_due(l, v_now) THEN
-    SELECT * INTO l FROM locks WHERE id = t.lock_id FOR UPDATE;
+    PERFORM mutex_guard_lock(l.repository, l.resource);
+    SELECT * INTO l FROM locks WHERE id = t.lock_id;
     v_now := coalesce(p_now, clock_timestamp());
     IF l.coupled > 0 THEN -- coupled since it was read: its repository settles it
       IF NOT mutex_lock_repository(l.repository, false) THEN RETURN '{"outcome": "retry"}'; END IF;
@@ -177,7 +193,8 @@ BEGIN
   IF NOT mutex_lock_due(l, coalesce(p_now, clock_timestamp())) THEN
     RETURN '{"outcome": "ok", "granted": [], "ended": []}';
   END IF;
-  SELECT * INTO l FROM locks WHERE id = l.id FOR UPDATE;
+  PERFORM mutex_guard_lock(p_repository, p_resource);
+  SELECT * INTO l FROM locks WHERE id = l.id;
   IF l.coupled > 0 THEN
     IF NOT mutex_lock_repository(p_repository, false) THEN RETURN '{"outcome": "retry"}'; END IF;
     RETURN mutex_settle_coupled(p_repository, coalesce(p_now, clock_timestamp())) || '{"outcome": "ok"}';

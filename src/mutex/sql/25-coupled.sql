@@ -8,8 +8,8 @@
 -- soon as its holders leave, nobody starves and nothing deadlocks.
 --
 -- The locks a live set or a pool ties together are "coupled" (`locks.coupled` counts the ties).
--- They change only under their repository's advisory lock, which a change takes before any of
--- their row locks, or with a try while it already holds one (never waiting then, so no two
+-- They change only under their repository's advisory lock, which a change takes before any
+-- lock's guard (10-tickets.sql), or with a try while it already holds one (never waiting then, so no two
 -- transactions can wait on each other). A change to a coupled lock settles every coupled lock of
 -- its repository at once (`mutex_settle_coupled`), by the rules of 20-settle.sql: waiters past
 -- their wait limit leave, holders past their lease are released, then waiters are granted in
@@ -17,7 +17,7 @@
 
 
 -- The repository's advisory lock, for this transaction: waiting for it when p_wait, else only if
--- it is free right now (a caller that already holds a row lock, or runs in a batch, must not
+-- it is free right now (a caller that already holds a lock's guard, or runs in a batch, must not
 -- wait: it answers 'retry' and is called again, alone, with p_wait).
 CREATE OR REPLACE FUNCTION mutex_lock_repository(p_repository text, p_wait boolean) RETURNS boolean
 LANGUAGE plpgsql AS $$
@@ -63,28 +63,39 @@ $$;
 
 
 -- Ends a ticket of any kind: a holder frees every lock it holds, a waiter leaves every queue it
--- is in. Ties it made (a set's) are undone. The caller grants what this frees.
+-- is in. Ties it made (a set's) are undone. It becomes the newest ended ticket of each lock it
+-- named or held and of its pool. The caller grants what this frees.
 CREATE OR REPLACE FUNCTION mutex_end_ticket(
-  t tickets, p_reason release_reason, p_actor_id uuid, p_actor_name text, p_audit_reason text, p_now timestamptz
+  t tickets, p_reason release_reason, p_actor_id uuid, p_actor_name text, p_note text, p_now timestamptz
 ) RETURNS tickets
 LANGUAGE plpgsql AS $$
 DECLARE
   r tickets;
   v_locks bigint[] := mutex_ticket_lock_ids(t);
   v_untie integer := CASE WHEN t.lock_count > 1 THEN 1 ELSE 0 END;
+  v_listed boolean := EXISTS (SELECT 1 FROM ticket_locks WHERE ticket_id = t.id);
 BEGIN
-  UPDATE tickets SET status = 'released', release_reason = p_reason, released_at = p_now,
-         released_by = p_actor_name, updated_at = p_now
+  UPDATE tickets SET status = 'released', release_reason = p_reason, released_at = p_now, released_by = p_actor_name,
+         released_by_id = p_actor_id, release_note = p_note, ended_event = mutex_next_event(),
+         -- its place in its pool's chain, or in its one lock's (a set's places are in ticket_locks)
+         previous_ended = CASE WHEN t.pool_id IS NOT NULL THEN (SELECT last_ended FROM pools WHERE id = t.pool_id)
+                               WHEN NOT v_listed THEN (SELECT last_ended FROM locks WHERE id = t.lock_id) END,
+         updated_at = p_now
    WHERE id = t.id RETURNING * INTO r;
+  IF v_listed THEN
+    UPDATE ticket_locks x SET previous_ended = l.last_ended FROM locks l WHERE x.ticket_id = t.id AND l.id = x.lock_id;
+  END IF;
+  IF t.pool_id IS NOT NULL THEN
+    UPDATE pools SET last_ended = t.id WHERE id = t.pool_id;
+  END IF;
   IF t.status = 'acquired' THEN
-    UPDATE locks SET holder_id = NULL, holder_expires_at = NULL, freed_at = p_now, coupled = coupled - v_untie, updated_at = p_now
+    UPDATE locks SET holder_id = NULL, holder_expires_at = NULL, freed_at = p_now, coupled = coupled - v_untie,
+           last_ended = t.id, updated_at = p_now
      WHERE id = ANY (v_locks) AND holder_id = t.id;
   ELSE
-    UPDATE locks SET queue_length = queue_length - 1, coupled = coupled - v_untie, updated_at = p_now
+    UPDATE locks SET queue_length = queue_length - 1, coupled = coupled - v_untie, last_ended = t.id, updated_at = p_now
      WHERE id = ANY (v_locks);
   END IF;
-  PERFORM mutex_audit((SELECT l FROM locks l WHERE l.id = t.lock_id), r, p_reason::text::lock_event_type,
-                      p_actor_id, p_actor_name, p_audit_reason, p_now);
   RETURN r;
 END $$;
 
@@ -118,9 +129,8 @@ BEGIN
     END IF;
   END LOOP;
   UPDATE tickets SET status = 'acquired', lease_start = p_now, lease_expires_at = v_expires, fencing_token = v_first,
-         lock_id = coalesce(lock_id, p_locks[1]), updated_at = p_now
+         lock_id = coalesce(lock_id, p_locks[1]), granted_event = mutex_next_event(), updated_at = p_now
    WHERE id = t.id RETURNING * INTO r;
-  PERFORM mutex_audit((SELECT l FROM locks l WHERE l.id = r.lock_id), r, 'granted', r.requester_id, r.requester_name, r.reason, p_now);
   RETURN r;
 END $$;
 
@@ -182,8 +192,10 @@ DECLARE
   v_ended jsonb := '[]';
   v_pass jsonb;
 BEGIN
-  -- Locks not yet coupled may be in use by single-lock calls that hold their rows: wait for them.
-  PERFORM 1 FROM locks WHERE id = ANY (p_also) ORDER BY id FOR UPDATE;
+  -- Locks not yet coupled may be in use by single-lock calls that hold their guards: wait for them
+  -- (in one order, so two such waits never close a cycle).
+  PERFORM mutex_guard_lock(repository, resource) FROM (
+    SELECT repository, resource FROM locks WHERE id = ANY (p_also) ORDER BY mutex_lock_key(repository, resource)) also;
 
   -- 1. Waiters past their wait limit leave.
   FOR t IN SELECT * FROM mutex_waiters_of(p_repository, v_locks) w WHERE w.wait_deadline <= p_now LOOP

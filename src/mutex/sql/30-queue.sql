@@ -4,9 +4,10 @@
 -- as does a ticket for a lock that sets or pools tie to others (25-coupled.sql).
 
 
--- The new ticket row. A ticket for one lock, or a set, takes its first lock's next ordinal; a
--- pool ticket has no lock yet. Granted (fence + 1, a lease from p_now) on a free lock, else
--- queued with its wait limit, if any: a wait limit never applies to a ticket that did not wait.
+-- The new ticket row, with its queued event (and its granted one when granted at once). A ticket
+-- for one lock, or a set, takes its first lock's next ordinal; a pool ticket has no lock yet.
+-- Granted (fence + 1, a lease from p_now) on a free lock, else queued with its wait limit, if
+-- any: a wait limit never applies to a ticket that did not wait.
 CREATE OR REPLACE FUNCTION mutex_insert_ticket(
   l locks, p_granted boolean, p_ticket_id uuid, p_requester_id uuid, p_requester_name text, p_owner text,
   p_source text, p_reason text, p_metadata jsonb, p_lease_seconds integer, p_wait_seconds integer,
@@ -15,10 +16,12 @@ CREATE OR REPLACE FUNCTION mutex_insert_ticket(
 LANGUAGE plpgsql AS $$
 DECLARE
   t tickets;
+  v_queued bigint := mutex_next_event();
+  v_granted bigint := CASE WHEN p_granted THEN mutex_next_event() END;
 BEGIN
   INSERT INTO tickets (id, lock_id, ordinal, status, requester_id, requester_name, owner, source, reason, metadata,
          lease_duration_seconds, wait_deadline, idempotency_key, lease_start, lease_expires_at,
-         fencing_token, lock_count, pool_id, created_at, updated_at)
+         fencing_token, lock_count, pool_id, queued_event, granted_event, created_at, updated_at)
   VALUES (p_ticket_id, l.id, l.enqueued + 1, CASE WHEN p_granted THEN 'acquired' ELSE 'queued' END::ticket_status,
          p_requester_id, p_requester_name, p_owner, p_source, p_reason, p_metadata, p_lease_seconds,
          CASE WHEN NOT p_granted THEN p_now + make_interval(secs => p_wait_seconds) END,
@@ -26,7 +29,7 @@ BEGIN
          CASE WHEN p_granted THEN p_now END,
          CASE WHEN p_granted THEN p_now + make_interval(secs => p_lease_seconds) END,
          CASE WHEN p_granted THEN l.fence + 1 END,
-         p_lock_count, p_pool_id, p_now, p_now)
+         p_lock_count, p_pool_id, v_queued, v_granted, p_now, p_now)
   RETURNING * INTO t;
   RETURN t;
 END $$;
@@ -53,7 +56,8 @@ DECLARE
   v_free boolean;
   v_repository_locked boolean := CASE WHEN p_wait THEN mutex_lock_repository(p_repository, true) ELSE false END;
 BEGIN
-  SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource FOR UPDATE;
+  PERFORM mutex_guard_lock(p_repository, p_resource);
+  SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource;
   IF NOT FOUND OR l.coupled > 0 THEN
     -- A new lock (its name must not be a pool's), or one tied to others: under the repository's lock.
     IF NOT v_repository_locked AND NOT mutex_lock_repository(p_repository, false) THEN RETURN '{"outcome": "retry"}'; END IF;
@@ -99,12 +103,9 @@ BEGIN
     UPDATE locks SET fence = t.fencing_token, holder_id = t.id, holder_expires_at = t.lease_expires_at,
            enqueued = t.ordinal, passed = t.ordinal, updated_at = v_now
      WHERE id = l.id RETURNING * INTO l;
-    PERFORM mutex_audit(l, t, 'queued', p_requester_id, p_requester_name, p_reason, v_now);
-    PERFORM mutex_audit(l, t, 'granted', p_requester_id, p_requester_name, p_reason, v_now);
   ELSE
     UPDATE locks SET queue_length = queue_length + 1, enqueued = t.ordinal, updated_at = v_now
      WHERE id = l.id RETURNING * INTO l;
-    PERFORM mutex_audit(l, t, 'queued', p_requester_id, p_requester_name, p_reason, v_now);
   END IF;
   RETURN v_settled || jsonb_build_object('outcome', 'ok', 'ticket', mutex_ticket_json(t, l));
 END $$;
@@ -200,7 +201,6 @@ BEGIN
            updated_at = p_now
      WHERE id = ANY (v_locks);
   END IF;
-  PERFORM mutex_audit((SELECT x FROM locks x WHERE x.id = t.lock_id), t, 'queued', p_requester_id, p_requester_name, p_reason, p_now);
   IF v_grant IS NOT NULL THEN t := mutex_grant(t, v_grant, p_now); END IF;
   RETURN (v_settled - 'claimed') || jsonb_build_object('outcome', 'ok',
     'ticket', mutex_ticket_json(t, (SELECT x FROM locks x WHERE x.id = t.lock_id)));

@@ -1,12 +1,30 @@
 -- Ending tickets by request: a release (holder or waiter), a Dapr unlock by owner, a force clear.
 -- Whatever frees a lock grants its next waiter in the same transaction. A ticket of a set or a
 -- pool, or of a coupled lock, ends through mutex_end_ticket under its repository's lock
--- (25-coupled.sql); every other ticket as before, under its lock's row lock alone.
+-- (25-coupled.sql); every other ticket as before, under its lock's guard alone.
+
+
+-- The lock of ticket p_ticket_id if it is found under (p_repository, p_resource) by its own lock
+-- (NULL parts match anything), read after taking its guard; a row of NULLs when not.
+CREATE OR REPLACE FUNCTION mutex_guarded_lock_of(p_ticket_id uuid, p_repository text, p_resource text) RETURNS locks
+LANGUAGE plpgsql AS $$
+DECLARE
+  l locks;
+BEGIN
+  SELECT * INTO l FROM locks
+   WHERE id = (SELECT lock_id FROM tickets WHERE id = p_ticket_id)
+     AND repository = coalesce(p_repository, repository) AND resource = coalesce(p_resource, resource);
+  IF FOUND THEN
+    PERFORM mutex_guard_lock(l.repository, l.resource);
+    SELECT * INTO l FROM locks WHERE id = l.id;
+  END IF;
+  RETURN l;
+END $$;
 
 
 -- Releases a ticket found under (p_repository, p_resource): a holder frees its lock(s) and the
 -- next waiters are granted at once; a waiter leaves the queue ('cancelled'). Only the named
--- lock's row is taken, so a batch holds just the locks it ordered. p_wait: see
+-- lock's guard is taken, so a batch holds just the locks it ordered. p_wait: see
 -- mutex_lock_repository. outcome: ok | not_found | ended (it had already ended: nothing
 -- changes, and the ticket tells why) | retry
 CREATE OR REPLACE FUNCTION mutex_release_ticket(
@@ -22,11 +40,8 @@ DECLARE
   v_after jsonb := '{"granted": [], "ended": []}';
   v_repository_locked boolean := CASE WHEN p_wait AND p_repository IS NOT NULL THEN mutex_lock_repository(p_repository, true) ELSE false END;
 BEGIN
-  SELECT * INTO l FROM locks
-   WHERE id = (SELECT lock_id FROM tickets WHERE id = p_ticket_id)
-     AND repository = coalesce(p_repository, repository) AND resource = coalesce(p_resource, resource)
-     FOR UPDATE;
-  IF NOT FOUND OR l.coupled > 0 THEN
+  l := mutex_guarded_lock_of(p_ticket_id, p_repository, p_resource);
+  IF l.id IS NULL OR l.coupled > 0 THEN
     SELECT * INTO t FROM tickets WHERE id = p_ticket_id;
     IF NOT FOUND OR NOT mutex_ticket_under(t, p_repository, p_resource) THEN RETURN v_settled || '{"outcome": "not_found"}'; END IF;
     IF NOT v_repository_locked AND NOT mutex_lock_repository((mutex_ticket_names(t)).repository, p_wait) THEN
@@ -46,11 +61,8 @@ BEGIN
   IF t.status = 'acquired' THEN
     t := mutex_end_holder(l, t, 'released', p_actor_id, p_actor_name, NULL, v_now);
   ELSE
-    UPDATE tickets SET status = 'released', release_reason = 'cancelled', released_at = v_now,
-           released_by = p_actor_name, updated_at = v_now
-     WHERE id = t.id RETURNING * INTO t;
-    UPDATE locks SET queue_length = queue_length - 1, updated_at = v_now WHERE id = l.id;
-    PERFORM mutex_audit(l, t, 'cancelled', p_actor_id, p_actor_name, NULL, v_now);
+    t := mutex_end_single(t, l.last_ended, 'cancelled', p_actor_id, p_actor_name, NULL, v_now);
+    UPDATE locks SET queue_length = queue_length - 1, last_ended = t.id, updated_at = v_now WHERE id = l.id;
   END IF;
   IF l.queue_length > 0 THEN -- someone waits: grant the head now
     v_after := mutex_settle(l.id, v_now);
@@ -101,7 +113,8 @@ DECLARE
   v_after jsonb;
   v_repository_locked boolean := CASE WHEN p_wait THEN mutex_lock_repository(p_repository, true) ELSE false END;
 BEGIN
-  SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource FOR UPDATE;
+  PERFORM mutex_guard_lock(p_repository, p_resource);
+  SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource;
   IF NOT FOUND THEN RETURN '{"outcome": "ok", "status": 1, "granted": [], "ended": []}'; END IF;
   v_now := coalesce(p_now, clock_timestamp());
   IF l.coupled > 0 THEN
@@ -149,7 +162,8 @@ DECLARE
   v_after jsonb;
   v_repository_locked boolean := CASE WHEN p_wait THEN mutex_lock_repository(p_repository, true) ELSE false END;
 BEGIN
-  SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource FOR UPDATE;
+  PERFORM mutex_guard_lock(p_repository, p_resource);
+  SELECT * INTO l FROM locks WHERE repository = p_repository AND resource = p_resource;
   IF NOT FOUND THEN
     SELECT id INTO v_pool_id FROM pools WHERE repository = p_repository AND name = p_resource;
     IF NOT FOUND THEN RETURN '{"outcome": "ok", "granted": [], "ended": []}'; END IF;
@@ -157,16 +171,15 @@ BEGIN
   v_now := coalesce(p_now, clock_timestamp());
   IF l.id IS NOT NULL AND l.coupled = 0 THEN
     v_settled := mutex_settle(l.id, v_now);
+    SELECT * INTO l FROM locks WHERE id = l.id;
     -- The holder first, then the waiters in queue order.
     FOR t IN SELECT * FROM tickets WHERE lock_id = l.id AND status IN ('queued', 'acquired') ORDER BY seq LOOP
-      UPDATE tickets SET status = 'released', release_reason = 'cleared', released_at = v_now,
-             released_by = p_actor_name, updated_at = v_now
-       WHERE id = t.id RETURNING * INTO t;
-      PERFORM mutex_audit(l, t, 'cleared', p_actor_id, p_actor_name, 'force clear', v_now);
+      t := mutex_end_single(t, l.last_ended, 'cleared', p_actor_id, p_actor_name, 'force clear', v_now);
+      l.last_ended := t.id;
       v_ended := v_ended || jsonb_build_array(mutex_ticket_json(t, l));
     END LOOP;
     UPDATE locks SET holder_id = NULL, holder_expires_at = NULL, freed_at = CASE WHEN holder_id IS NULL THEN freed_at ELSE v_now END,
-           queue_length = 0, passed = enqueued, updated_at = v_now
+           queue_length = 0, passed = enqueued, last_ended = l.last_ended, updated_at = v_now
      WHERE id = l.id;
     RETURN jsonb_build_object('outcome', 'ok', 'granted', v_settled->'granted', 'ended', (v_settled->'ended') || v_ended);
   END IF;

@@ -18,11 +18,8 @@ DECLARE
   v_repository text;
   v_repository_locked boolean := CASE WHEN p_wait AND p_repository IS NOT NULL THEN mutex_lock_repository(p_repository, true) ELSE false END;
 BEGIN
-  SELECT * INTO l FROM locks
-   WHERE id = (SELECT lock_id FROM tickets WHERE id = p_ticket_id)
-     AND repository = coalesce(p_repository, repository) AND resource = coalesce(p_resource, resource)
-     FOR UPDATE;
-  IF NOT FOUND OR l.coupled > 0 THEN
+  l := mutex_guarded_lock_of(p_ticket_id, p_repository, p_resource);
+  IF l.id IS NULL OR l.coupled > 0 THEN
     SELECT * INTO t FROM tickets WHERE id = p_ticket_id;
     IF NOT FOUND OR NOT mutex_ticket_under(t, p_repository, p_resource) THEN RETURN v_settled || '{"outcome": "not_found"}'; END IF;
     v_repository := (mutex_ticket_names(t)).repository;
@@ -43,7 +40,7 @@ BEGIN
          renewed_at = v_now, updated_at = v_now
    WHERE id = t.id RETURNING * INTO t;
   UPDATE locks SET holder_expires_at = t.lease_expires_at, updated_at = v_now WHERE id = ANY (mutex_ticket_lock_ids(t));
-  PERFORM mutex_audit(l, t, 'renewed', p_actor_id, p_actor_name, NULL, v_now);
+  PERFORM mutex_audit_renewal(t, p_actor_id, p_actor_name, v_now);
   SELECT * INTO l FROM locks WHERE id = t.lock_id;
   RETURN v_settled || jsonb_build_object('outcome', 'ok', 'ticket', mutex_ticket_json(t, l));
 END $$;

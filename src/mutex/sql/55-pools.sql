@@ -72,7 +72,7 @@ END $$;
 
 
 -- Deletes a pool: its waiting tickets end 'cancelled'; members it holds stay held by their
--- tickets until released. outcome: ok | not_found
+-- tickets until released, and its tickets keep its names. outcome: ok | not_found
 CREATE OR REPLACE FUNCTION mutex_delete_pool(
   p_repository text, p_name text, p_actor_id uuid, p_actor_name text, p_now timestamptz DEFAULT NULL
 ) RETURNS jsonb
@@ -97,6 +97,8 @@ BEGIN
   END LOOP;
   v_members := array(SELECT lock_id FROM pool_members WHERE pool_id = v_pool.id);
   UPDATE locks SET coupled = coupled - 1, updated_at = v_now WHERE id = ANY (v_members);
+  -- Its tickets keep its names (the audit, and the members still held, show them).
+  UPDATE tickets SET pool_repository = v_pool.repository, pool_name = v_pool.name WHERE pool_id = v_pool.id;
   DELETE FROM pools WHERE id = v_pool.id;
   v_after := mutex_grant_waiters(p_repository, mutex_coupled_lock_ids(p_repository) || v_members, v_now);
   RETURN jsonb_build_object('outcome', 'ok', 'granted', (v_settled->'granted') || (v_after->'granted'),

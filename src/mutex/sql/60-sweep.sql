@@ -4,7 +4,7 @@
 
 -- Settles every lock with a lease or wait limit past p_now, up to p_limit locks, earliest
 -- deadline first; coupled locks (sets, pools) by their repository, once per repository. Busy ones
--- are skipped: a lock another transaction holds (SKIP LOCKED), a repository another transaction
+-- are skipped: a lock whose guard another transaction holds, a repository another transaction
 -- has locked, get settled there. Returns {granted: [...], ended: [...]}.
 CREATE OR REPLACE FUNCTION mutex_sweep(p_limit integer, p_now timestamptz DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -30,9 +30,9 @@ BEGIN
   LOOP
     v_settled := NULL;
     SELECT * INTO l FROM locks WHERE id = d.lock_id;
-    IF l.id IS NOT NULL AND l.coupled = 0 THEN
-      SELECT * INTO l FROM locks WHERE id = d.lock_id FOR UPDATE SKIP LOCKED;
-      IF FOUND AND l.coupled = 0 THEN v_settled := mutex_settle(l.id, coalesce(p_now, clock_timestamp())); END IF;
+    IF l.id IS NOT NULL AND l.coupled = 0 AND mutex_try_guard_lock(l.repository, l.resource) THEN
+      SELECT * INTO l FROM locks WHERE id = d.lock_id;
+      IF l.coupled = 0 THEN v_settled := mutex_settle(l.id, coalesce(p_now, clock_timestamp())); END IF;
     END IF;
     IF v_settled IS NULL THEN
       v_repository := coalesce(l.repository, (SELECT repository FROM pools WHERE id = d.pool_id));

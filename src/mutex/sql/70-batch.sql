@@ -7,13 +7,13 @@
 --                     "source", "reason", "metadata", "leaseSeconds", "waitSeconds", "idempotencyKey", "try"}
 --   {"op": "release", "repository", "resource", "ticketId", "actorId", "actorName"}
 --   {"op": "settle",  "repository", "resource", "ticketId"}   (mutex_settle_ticket: a status read)
--- and may carry "now". Every operation still runs under its own lock's row lock. The locks that
--- queue and release name are taken first, all at once, skipping any that another transaction
--- holds: an operation on such a lock answers {"outcome": "retry"} and the caller runs it on its
--- own. So does an operation that would wait for a repository's lock (a coupled lock, see
--- 25-coupled.sql). So a batch never waits behind work on one lock while holding others; the rare
--- waits left (a settle on a busy lock, a lock row a coupled change holds) are cut short by a lock
--- timeout, and the caller then runs each operation on its own.
+-- and may carry "now". Every operation still runs under its own lock's guard. The guards of the
+-- locks that queue and release name are taken first, all at once, skipping any that another
+-- transaction holds: an operation on such a lock answers {"outcome": "retry"} and the caller runs
+-- it on its own. So does an operation that would wait for a repository's lock (a coupled lock,
+-- see 25-coupled.sql). So a batch never waits behind work on one lock while holding others; the
+-- rare waits left (a settle on a busy lock, a guard a coupled change holds) are cut short by a
+-- lock timeout, and the caller then runs each operation on its own.
 CREATE OR REPLACE FUNCTION mutex_batch(p_ops jsonb) RETURNS SETOF jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -21,17 +21,10 @@ DECLARE
   v_busy text[];
 BEGIN
   PERFORM set_config('lock_timeout', '100ms', true);
-  WITH named AS (
-    SELECT DISTINCT o->>'repository' AS repository, o->>'resource' AS resource
-      FROM jsonb_array_elements(p_ops) o
-     WHERE o->>'op' IN ('queue', 'release')
-  ), existing AS (
-    SELECT l.id, l.repository, l.resource FROM locks l JOIN named n USING (repository, resource)
-  ), taken AS (
-    SELECT l.id FROM locks l WHERE l.id IN (SELECT id FROM existing) FOR UPDATE SKIP LOCKED
-  )
-  SELECT coalesce(array_agg(jsonb_build_array(e.repository, e.resource)::text), '{}') INTO v_busy
-    FROM existing e WHERE e.id NOT IN (SELECT id FROM taken);
+  SELECT coalesce(array_agg(jsonb_build_array(n.repository, n.resource)::text), '{}') INTO v_busy
+    FROM (SELECT DISTINCT o->>'repository' AS repository, o->>'resource' AS resource
+            FROM jsonb_array_elements(p_ops) o WHERE o->>'op' IN ('queue', 'release')) n
+   WHERE NOT mutex_try_guard_lock(n.repository, n.resource);
 
   FOR op IN SELECT value FROM jsonb_array_elements(p_ops) LOOP
     IF cardinality(v_busy) > 0 AND op->>'op' IN ('queue', 'release')
