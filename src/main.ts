@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from 'nestjs-pino';
 import { createApp } from './app.factory';
-import { loadConfig } from './config/app-config';
+import { databaseUrlOf, loadConfig } from './config/app-config';
 import { waitForDatabase } from './database/database-bootstrap';
 
 async function main(): Promise<void> {
@@ -14,7 +14,7 @@ async function main(): Promise<void> {
   }
   // Before Nest starts (its logs are buffered until the app is built): wait for PostgreSQL,
   // one JSON line per attempt, like the service's other logs.
-  await waitForDatabase(config.DATABASE_URL, (msg) => process.stdout.write(`${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, msg })}\n`));
+  await waitForDatabase(databaseUrlOf(config), (msg) => process.stdout.write(`${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, msg })}\n`));
   const app = await createApp(config);
   await app.listen(config.PORT, config.HOST);
 
