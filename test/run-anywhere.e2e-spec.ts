@@ -150,6 +150,15 @@ describe('npm start from a fresh copy of the repository, with no DATABASE_URL an
     expect((await api.get(`/sfp/api/locks/${enc(REPO)}/expiry/${holder.id}`)).body).toMatchObject({ status: 'released', releaseReason: 'expired' });
   }, 60_000);
 
+  it("runs the README's first pipeline as written", async () => {
+    const readme = readFileSync(join(dir, 'README.md'), 'utf8');
+    const block = /```bash\n(QM=http:\/\/127\.0\.0\.1:3000\n[\s\S]*?)```/.exec(readme)![1];
+    const script = block.replace('QM=http://127.0.0.1:3000', `QM=${running!.url}`);
+    const out = execFileSync('bash', ['-euo', 'pipefail', '-c', script], { env: { ...env, OWNER_TOKEN: ownerKey }, encoding: 'utf8', timeout: 90_000 });
+    expect(out).toContain('deploying to uat');
+    expect(out).toMatch(/"status":"released"/);
+  }, 120_000);
+
   it('stops with its PostgreSQL on SIGTERM; a restart runs without compiling, keeps the tickets, and prints no key again', async () => {
     expect(await stop(running!)).toBe(0);
     expect(postgresOn(clusterDir)).toEqual([]);

@@ -4,6 +4,9 @@ import { RedisConnection, RedisConnections } from '../redis/redis-connections';
 
 type JobHandler = (job: Job) => Promise<unknown>;
 
+/** Shutdown waits this long for BullMQ to close politely. */
+const CLOSE_WAIT_MS = 3_000;
+
 interface QueueEntry {
   queue: Queue;
   handlers: Map<string, JobHandler>;
@@ -73,10 +76,22 @@ export class BullmqQueues implements OnApplicationBootstrap, OnApplicationShutdo
     entry.worker = worker;
   }
 
+  /**
+   * Closes workers, then queues; a Redis that is away (BullMQ would wait for it) gets 3 s, then the
+   * sockets are dropped. Workers close without waiting for a job in progress: a job only asks for
+   * an idempotent check or purge, and BullMQ gives one whose worker left to another worker.
+   */
   async onApplicationShutdown(): Promise<void> {
     const entries = [...this.entries.values()];
-    await Promise.allSettled(entries.map((e) => e.worker?.close()));
-    await Promise.allSettled(entries.map((e) => e.queue.close()));
+    const closed = (async () => {
+      await Promise.allSettled(entries.map((e) => e.worker?.close(true)));
+      await Promise.allSettled(entries.map((e) => e.queue.close()));
+      return true;
+    })();
+    if (!(await Promise.race([closed, new Promise<false>((r) => setTimeout(() => r(false), CLOSE_WAIT_MS).unref())]))) {
+      this.logger.warn(`BullMQ did not close within ${CLOSE_WAIT_MS / 1000} s (Redis away?): dropping its connections`);
+      await Promise.allSettled(entries.flatMap((e) => [e.worker?.disconnect(), e.queue.disconnect()]));
+    }
     await closeShared(this.options.shared);
   }
 }

@@ -39,7 +39,7 @@ export class RedisConnections {
   create(role: RedisOptions): RedisConnection {
     switch (this.mode) {
       case 'single':
-        return new Redis(this.config.REDIS_URL!, { ...this.nodeOptions(), ...role });
+        return new Redis(this.url(), { ...this.nodeOptions(), ...role });
       case 'sentinel':
         return new Redis({ ...this.sentinelOptions(), ...role });
       case 'cluster':
@@ -59,7 +59,7 @@ export class RedisConnections {
     const prefix = `${this.prefix}:bull`;
     switch (this.mode) {
       case 'single':
-        return { connection: { url: this.config.REDIS_URL!, ...this.nodeOptions(), ...role } as BullmqConnection, prefix, shared: null };
+        return { connection: { url: this.url(), ...this.nodeOptions(), ...role } as BullmqConnection, prefix, shared: null };
       case 'sentinel':
         return { connection: { ...this.sentinelOptions(), ...role }, prefix, shared: null };
       case 'cluster': {
@@ -87,6 +87,14 @@ export class RedisConnections {
     }
   }
 
+  /** REDIS_URL, without the credentials that REDIS_USERNAME/REDIS_PASSWORD replace (ioredis would prefer the URL's). */
+  private url(): string {
+    const url = new URL(this.config.REDIS_URL!);
+    if (this.config.REDIS_USERNAME) url.username = '';
+    if (this.config.REDIS_PASSWORD) url.password = '';
+    return url.toString();
+  }
+
   /** Authentication and TLS of a data node, in any mode. */
   private nodeOptions(): RedisOptions {
     const options: RedisOptions = {};
@@ -104,8 +112,9 @@ export class RedisConnections {
       sentinels: this.config.REDIS_SENTINELS!.map((s) => parseHostPort(s)!),
       name: this.config.REDIS_SENTINEL_NAME,
       sentinelPassword: this.config.REDIS_SENTINEL_PASSWORD,
-      // Hear +switch-master from the sentinels instead of waiting for the old master's socket to fail.
-      failoverDetector: true,
+      // No failoverDetector: its sentinel connections outlive a closed client, reconnecting every
+      // minute for ever. A dead master drops the socket (ioredis asks the sentinels again on
+      // reconnect), and a live one demoted to replica is caught by reconnectOnError below.
       sentinelRetryStrategy: (times: number) => Math.min(times * 200, 2_000),
       ...(tls ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
       // A master demoted to replica answers writes with READONLY: reconnect (and ask the sentinels again).
