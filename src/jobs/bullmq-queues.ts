@@ -77,22 +77,22 @@ export class BullmqQueues implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   /**
-   * Closes workers, then queues; a Redis that is away (BullMQ would wait for it) gets 3 s, then the
-   * sockets are dropped. Workers close without waiting for a job in progress: a job only asks for
-   * an idempotent check or purge, and BullMQ gives one whose worker left to another worker.
+   * Closes workers (each waits for its job in progress), then queues, then a shared connection.
+   * A Redis that is away makes BullMQ wait for it: shutdown goes on after 3 s and leaves the
+   * closing to finish when Redis answers (forcing it would leave BullMQ retrying a closed
+   * connection in a tight loop; the process exits anyway).
    */
   async onApplicationShutdown(): Promise<void> {
     const entries = [...this.entries.values()];
     const closed = (async () => {
-      await Promise.allSettled(entries.map((e) => e.worker?.close(true)));
+      await Promise.allSettled(entries.map((e) => e.worker?.close()));
       await Promise.allSettled(entries.map((e) => e.queue.close()));
+      await closeShared(this.options.shared);
       return true;
     })();
     if (!(await Promise.race([closed, new Promise<false>((r) => setTimeout(() => r(false), CLOSE_WAIT_MS).unref())]))) {
-      this.logger.warn(`BullMQ did not close within ${CLOSE_WAIT_MS / 1000} s (Redis away?): dropping its connections`);
-      await Promise.allSettled(entries.flatMap((e) => [e.worker?.disconnect(), e.queue.disconnect()]));
+      this.logger.warn(`BullMQ is still closing after ${CLOSE_WAIT_MS / 1000} s (Redis away?): stopping without waiting for it`);
     }
-    await closeShared(this.options.shared);
   }
 }
 
