@@ -63,7 +63,7 @@ export class EmbeddedPostgres {
     await mkdir(this.dataDir, { recursive: true });
     await this.claimDataDir();
     const owner = runAsOwner(this.log);
-    const password = await this.password(owner);
+    const password = await this.password();
     await this.stopLeftover();
     if (!existsSync(join(this.clusterDir, 'PG_VERSION'))) await this.initialise(bin.initdb, password, owner);
     this.version = readFileSync(join(this.clusterDir, 'PG_VERSION'), 'utf8').trim();
@@ -129,7 +129,7 @@ export class EmbeddedPostgres {
   }
 
   /** The superuser's password, made on first use and kept beside the cluster (readable by this user only). */
-  private async password(owner: Owner | null): Promise<string> {
+  private async password(): Promise<string> {
     const file = join(this.dataDir, 'postgres.password');
     const kept = await readFile(file, 'utf8').catch(() => null);
     if (kept !== null && kept.trim() !== '') return kept.trim();
@@ -138,7 +138,6 @@ export class EmbeddedPostgres {
     }
     const password = randomBytes(24).toString('hex');
     await writeFile(file, `${password}\n`, { mode: 0o600 });
-    void owner;
     return password;
   }
 
