@@ -14,6 +14,11 @@ WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
+# Without DATABASE_URL the image runs an embedded PostgreSQL (one instance) with its data here:
+# mount a volume on /data to keep it.
+ENV DATA_DIR=/data
+RUN mkdir /data && chown node:node /data
+VOLUME /data
 USER node
 EXPOSE 3000
 CMD ["node", "dist/src/main"]

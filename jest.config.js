@@ -30,4 +30,8 @@ module.exports = {
     },
   ],
   testTimeout: 60_000,
+  // The e2e tests boot real instances and kill real Redis and PostgreSQL processes under them:
+  // a reconnect timer of a client whose server is gone may outlive its test file, and a run whose
+  // tests all finished must not then wait on it.
+  forceExit: true,
 };

@@ -1,15 +1,15 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
-import { BullModule } from '@nestjs/bullmq';
-import { ThrottlerModule } from '@nestjs/throttler';
+import { ThrottlerModule, ThrottlerStorageService } from '@nestjs/throttler';
 import { LoggerModule } from 'nestjs-pino';
 import { AuthModule } from './auth/auth.module';
-import { AppConfig } from './config/app-config';
+import { AppConfig, redisModeOf } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { HttpExceptionFilter } from './common/http-exception.filter';
 import { LifecycleModule } from './common/lifecycle';
 import { HealthModule } from './health/health.module';
+import { JobsModule } from './jobs/jobs.module';
 import { AdminModule } from './admin/admin.module';
 import { DaprModule } from './dapr/dapr.module';
 import { MutexModule } from './mutex/mutex.module';
@@ -43,15 +43,13 @@ export class AppModule {
         }),
         DatabaseModule,
         RedisModule,
-        BullModule.forRoot({
-          connection: { url: config.REDIS_URL, maxRetriesPerRequest: null, enableOfflineQueue: true },
-          prefix: `${config.REDIS_PREFIX}:bull`,
-        }),
+        JobsModule.forRoot(redisModeOf(config)),
         ThrottlerModule.forRootAsync({
           inject: [RedisService],
           useFactory: (redis: RedisService) => ({
             throttlers: [{ name: 'default', ttl: 60_000, limit: config.SYNCHRONIZE_ANONYMOUS_PER_MINUTE }],
-            storage: new RedisThrottlerStorage(redis),
+            // Shared by all instances through Redis; without Redis (one instance) in memory.
+            storage: redis.configured ? new RedisThrottlerStorage(redis) : new ThrottlerStorageService(),
           }),
         }),
         AuthModule,

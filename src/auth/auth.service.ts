@@ -2,6 +2,7 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config';
+import { PgNotifications } from '../database/pg-notifications';
 import { RedisService } from '../redis/redis.service';
 import { ApiKeyEntity } from './api-key.entity';
 import { KeyHasher } from './key-hasher';
@@ -12,10 +13,14 @@ interface CacheEntry {
   until: number;
 }
 
+/** The PostgreSQL channel of revocations when there is no Redis. */
+const PG_INVALIDATION_CHANNEL = 'queue_mutex_auth_invalidate';
+
 /**
  * Turns an API key into a Principal. Verified keys are remembered briefly so the lock hot path
- * costs one database round trip, not two; a revocation clears every instance's cache through
- * Redis at once, and the short TTL bounds staleness if that message is lost.
+ * costs one database round trip, not two; a revocation clears every instance's cache at once,
+ * through Redis or, without Redis, PostgreSQL NOTIFY, and the short TTL bounds staleness if that
+ * message is lost.
  */
 @Injectable()
 export class AuthService implements OnModuleInit {
@@ -28,12 +33,18 @@ export class AuthService implements OnModuleInit {
     private readonly hasher: KeyHasher,
     private readonly config: AppConfig,
     private readonly redis: RedisService,
+    private readonly pg: PgNotifications,
   ) {
     this.invalidationChannel = redis.key('auth-invalidate');
     this.ownerTokenHash = config.OWNER_TOKEN ? hasher.hash(config.OWNER_TOKEN) : null;
   }
 
   async onModuleInit(): Promise<void> {
+    if (!this.redis.configured) {
+      this.pg.listen(PG_INVALIDATION_CHANNEL, () => this.cache.clear());
+      this.pg.onReconnect(() => this.cache.clear());
+      return;
+    }
     await this.redis.subscribe(this.invalidationChannel, () => this.cache.clear());
     this.redis.onReconnect(() => this.cache.clear());
   }
@@ -88,6 +99,7 @@ export class AuthService implements OnModuleInit {
   /** Called after any revocation: forget verified keys here and on every other instance. */
   async invalidate(): Promise<void> {
     this.cache.clear();
-    await this.redis.publish(this.invalidationChannel, 'all');
+    if (this.redis.configured) await this.redis.publish(this.invalidationChannel, 'all');
+    else await this.pg.notify(PG_INVALIDATION_CHANNEL, 'all');
   }
 }

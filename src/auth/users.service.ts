@@ -9,6 +9,9 @@ import { KeyHasher } from './key-hasher';
 import { BOOTSTRAP_OWNER_ID, Principal, repositoriesCover } from './principal';
 import { Role, UserEntity, UserKind } from './user.entity';
 
+/** Arbitrary constant: the advisory lock under which one of several starting instances creates the first owner key. */
+const FIRST_OWNER_LOCK_KEY = 7_302_119_002;
+
 @Injectable()
 export class UsersService implements OnApplicationBootstrap {
   private readonly logger = new Logger(UsersService.name);
@@ -21,11 +24,31 @@ export class UsersService implements OnApplicationBootstrap {
     private readonly config: AppConfig,
   ) {}
 
-  /** A newcomer without OWNER_TOKEN would otherwise have no way to get a first key. */
+  /**
+   * A newcomer without OWNER_TOKEN would otherwise have no way to get a first key: the first
+   * start of a new database (no user at all, revoked ones included) creates an owner key and
+   * prints it, once. Instances starting together agree through an advisory lock on which one does.
+   */
   async onApplicationBootstrap(): Promise<void> {
     if (this.config.OWNER_TOKEN) return;
-    const owners = await this.users.count({ where: { role: 'owner' } }).catch(() => 1);
-    if (owners === 0) this.logger.warn('No OWNER_TOKEN is set and no owner exists yet: set OWNER_TOKEN to create the first API keys');
+    try {
+      const apiKey = await this.dataSource.transaction(async (em) => {
+        await em.query('SELECT pg_advisory_xact_lock($1)', [FIRST_OWNER_LOCK_KEY]);
+        if ((await em.count(UserEntity)) > 0) return null;
+        const key = this.hasher.newKey();
+        const user = await em.save(UserEntity, em.create(UserEntity, { name: 'first-owner', role: 'owner', repositories: null, kind: 'user' }));
+        await em.save(ApiKeyEntity, em.create(ApiKeyEntity, this.keyRow(user.id, key, null)));
+        return key;
+      });
+      if (apiKey) {
+        this.logger.warn(
+          `First start of this database, without OWNER_TOKEN: created the owner key ${apiKey} ` +
+            `(shown only this once, stored hashed). Use it as a Bearer key; it creates other keys at POST /sfp/api/users.`,
+        );
+      }
+    } catch (err) {
+      this.logger.warn(`could not create a first owner key: ${(err as Error).message}`);
+    }
   }
 
   create(dto: CreateUserDto, by: Principal): Promise<CreatedUserDto> {

@@ -1,3 +1,4 @@
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsBoolean,
@@ -58,9 +59,48 @@ function IsConnectionUrl(protocols: string[], example: string, hostOptional = fa
   });
 }
 
+/** `host:port` or `[ipv6]:port`, as Sentinel and Cluster node lists give them. */
+export function parseHostPort(value: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9_.-]+)):(\d{1,5})$/.exec(value.trim());
+  if (!m) return null;
+  const port = Number(m[3]);
+  return port >= 1 && port <= 65_535 ? { host: m[1] ?? m[2], port } : null;
+}
+
+function IsHostPortList(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isHostPortList',
+    validator: {
+      validate: (value: unknown) => Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string' && parseHostPort(v) !== null),
+      defaultMessage: (args) => `${args?.property} must be a comma-separated list of host:port`,
+    },
+  });
+}
+
+function IsReadableFile(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isReadableFile',
+    validator: {
+      validate: (value: unknown) => {
+        if (typeof value !== 'string') return false;
+        try {
+          accessSync(value, fsConstants.R_OK);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      defaultMessage: (args) => `${args?.property} must name a readable file`,
+    },
+  });
+}
+
+/** How the service reaches Redis: not at all (one instance), one node, a Sentinel-managed master, or a Cluster. */
+export type RedisMode = 'none' | 'single' | 'sentinel' | 'cluster';
+
 /**
  * Every setting the service reads, validated once at start.
- * Defaults make `npm start` work against local PostgreSQL and Redis.
+ * With none set, `npm start` runs on an embedded PostgreSQL and without Redis (one instance).
  */
 export class AppConfig {
   /** 0 picks a free port (the tests do). */
@@ -70,14 +110,50 @@ export class AppConfig {
   @IsString()
   HOST = '0.0.0.0';
 
-  @IsConnectionUrl(['postgres:', 'postgresql:'], 'postgres://user:password@host:5432/database', true)
-  DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/queue_mutex';
+  /** Unset: an embedded PostgreSQL keeps its data in DATA_DIR (one instance). */
+  @IsOptional() @IsConnectionUrl(['postgres:', 'postgresql:'], 'postgres://user:password@host:5432/database', true)
+  DATABASE_URL?: string;
+
+  /** The embedded PostgreSQL's folder (used only without DATABASE_URL); relative to the working directory. */
+  @IsString() @MinLength(1)
+  DATA_DIR = 'data';
 
   @Transform(toInt) @IsInt() @Min(2) @Max(200)
   DATABASE_POOL_SIZE = 20;
 
-  @IsConnectionUrl(['redis:', 'rediss:'], 'redis://host:6379')
-  REDIS_URL = 'redis://127.0.0.1:6379';
+  /** One Redis node. Unset, with no Sentinel or Cluster either: no Redis at all (one instance). */
+  @IsOptional() @IsConnectionUrl(['redis:', 'rediss:'], 'redis://host:6379')
+  REDIS_URL?: string;
+
+  /** Sentinels watching the master named REDIS_SENTINEL_NAME, instead of REDIS_URL. */
+  @IsOptional() @Transform(toList) @IsHostPortList()
+  REDIS_SENTINELS?: string[];
+
+  @IsOptional() @Matches(/^[A-Za-z0-9_.-]{1,128}$/, { message: 'REDIS_SENTINEL_NAME must be 1-128 characters of A-Z a-z 0-9 _ . -' })
+  REDIS_SENTINEL_NAME?: string;
+
+  /** Seed nodes of a Redis Cluster, instead of REDIS_URL. */
+  @IsOptional() @Transform(toList) @IsHostPortList()
+  REDIS_CLUSTER_NODES?: string[];
+
+  /** ACL user and password of the Redis nodes (any mode; they override those of REDIS_URL). */
+  @IsOptional() @IsString() @MaxLength(256)
+  REDIS_USERNAME?: string;
+
+  @IsOptional() @IsString() @MaxLength(1024)
+  REDIS_PASSWORD?: string;
+
+  /** Password of the sentinels themselves, when they ask for one. */
+  @IsOptional() @IsString() @MaxLength(1024)
+  REDIS_SENTINEL_PASSWORD?: string;
+
+  /** TLS to every Redis node (and sentinel); `rediss://` in REDIS_URL turns it on too. */
+  @Transform(toBool) @IsBoolean()
+  REDIS_TLS = false;
+
+  /** PEM file of the certificate authorities that Redis's certificates are checked against (default: the system's). */
+  @IsOptional() @IsReadableFile()
+  REDIS_TLS_CA_FILE?: string;
 
   /** Prefix of every Redis key and pub/sub channel, so several deployments can share one Redis. */
   @Matches(/^[A-Za-z0-9_.-]{1,64}$/, { message: 'REDIS_PREFIX must be 1-64 characters of A-Z a-z 0-9 _ . -' })
@@ -168,10 +244,54 @@ export class AppConfig {
   APP_NAME?: string;
 }
 
+/** Settings without a default (unset means something of its own). */
+const OPTIONAL = [
+  'DATABASE_URL',
+  'REDIS_URL',
+  'REDIS_SENTINELS',
+  'REDIS_SENTINEL_NAME',
+  'REDIS_CLUSTER_NODES',
+  'REDIS_USERNAME',
+  'REDIS_PASSWORD',
+  'REDIS_SENTINEL_PASSWORD',
+  'REDIS_TLS_CA_FILE',
+  'OWNER_TOKEN',
+  'APP_NAME',
+];
+
+/** Which way to Redis the configuration names (loadConfig has refused more than one). */
+export function redisModeOf(config: AppConfig): RedisMode {
+  if (config.REDIS_URL) return 'single';
+  if (config.REDIS_SENTINELS?.length) return 'sentinel';
+  if (config.REDIS_CLUSTER_NODES?.length) return 'cluster';
+  return 'none';
+}
+
+/** The PostgreSQL to use: DATABASE_URL, or the embedded one's, which main sets before the app starts. */
+export function databaseUrlOf(config: AppConfig): string {
+  if (!config.DATABASE_URL) throw new Error('DATABASE_URL is not set and no embedded PostgreSQL was started for this process');
+  return config.DATABASE_URL;
+}
+
+/** Rules that span several variables, one line each. */
+function crossFieldProblems(c: AppConfig): string[] {
+  const problems: string[] = [];
+  const modes = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter((k) => c[k] !== undefined);
+  if (modes.length > 1) {
+    problems.push(`  ${modes.join(', ')}: set only one of them (one Redis node, a Sentinel-managed master, or a Redis Cluster)`);
+  }
+  if (c.REDIS_SENTINELS && !c.REDIS_SENTINEL_NAME) problems.push('  REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the name of the master the sentinels watch)');
+  if (c.REDIS_SENTINEL_NAME && !c.REDIS_SENTINELS) problems.push('  REDIS_SENTINEL_NAME: set, but REDIS_SENTINELS (host:port,...) is not');
+  if (c.REDIS_TLS_CA_FILE && !c.REDIS_TLS && !c.REDIS_URL?.startsWith('rediss:')) {
+    problems.push('  REDIS_TLS_CA_FILE: set, but TLS is off (set REDIS_TLS=true, or use a rediss:// REDIS_URL)');
+  }
+  return problems;
+}
+
 /** Builds the configuration from an environment record; throws one message naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   const defaults = new AppConfig();
-  const known = Object.keys(defaults).concat(['OWNER_TOKEN', 'APP_NAME']);
+  const known = [...new Set(Object.keys(defaults).concat(OPTIONAL))];
   const raw: Record<string, unknown> = {};
   for (const key of known) {
     const value = env[key];
@@ -179,13 +299,12 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   }
   const config = plainToInstance(AppConfig, raw, { exposeDefaultValues: true });
   const errors = validateSync(config, { skipMissingProperties: false });
-  if (errors.length > 0) {
-    const lines = errors.map((e) => {
-      const got = JSON.stringify(raw[e.property]);
-      const why = messagesOf(e).join('; ');
-      return `  ${e.property}=${got}: ${why}`;
-    });
-    throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
-  }
+  const lines = errors.map((e) => {
+    const got = /PASSWORD/.test(e.property) ? '(hidden)' : JSON.stringify(raw[e.property]);
+    const why = messagesOf(e).join('; ');
+    return `  ${e.property}=${got}: ${why}`;
+  });
+  if (lines.length === 0) lines.push(...crossFieldProblems(config));
+  if (lines.length > 0) throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
   return config;
 }

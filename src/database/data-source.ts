@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
-import { loadConfig } from '../config/app-config';
+import { databaseUrlOf, loadConfig } from '../config/app-config';
 import { ensureDatabase } from './database-bootstrap';
 import { dataSourceOptions } from './data-source-options';
 
@@ -9,4 +9,6 @@ import { dataSourceOptions } from './data-source-options';
  * as the application, and the database is created first if it does not exist, as at start.
  */
 const config = loadConfig(process.env);
-export default ensureDatabase(config.DATABASE_URL).then(() => new DataSource(dataSourceOptions(config.DATABASE_URL, 4)));
+if (!config.DATABASE_URL) throw new Error('The migration CLI needs DATABASE_URL (it does not start the embedded PostgreSQL; `npm start` migrates that one itself)');
+const url = databaseUrlOf(config);
+export default ensureDatabase(url).then(() => new DataSource(dataSourceOptions(url, 4)));

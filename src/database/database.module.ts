@@ -1,7 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { AppConfig } from '../config/app-config';
+import { AppConfig, databaseUrlOf } from '../config/app-config';
 import { ensureDatabase, migrateUnderLock } from './database-bootstrap';
 import { dataSourceOptions } from './data-source-options';
 import { PgNotifications } from './pg-notifications';
@@ -12,7 +12,7 @@ import { PgPool } from './pg-pool';
   imports: [
     TypeOrmModule.forRootAsync({
       inject: [AppConfig],
-      useFactory: (config: AppConfig) => dataSourceOptions(config.DATABASE_URL, config.DATABASE_POOL_SIZE),
+      useFactory: (config: AppConfig) => dataSourceOptions(databaseUrlOf(config), config.DATABASE_POOL_SIZE),
       dataSourceFactory: async (options) => {
         const dataSource = new DataSource(options!);
         await ensureDatabase((options as { url: string }).url);

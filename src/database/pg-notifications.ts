@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { Client } from 'pg';
-import { AppConfig } from '../config/app-config';
+import { AppConfig, databaseUrlOf } from '../config/app-config';
 import { PgPool } from './pg-pool';
 
 type Handler = (payload: string) => void;
@@ -63,7 +63,7 @@ export class PgNotifications implements OnModuleInit, OnApplicationShutdown {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    const client = new Client({ connectionString: this.config.DATABASE_URL, application_name: 'queue-mutex-listen', keepAlive: true });
+    const client = new Client({ connectionString: databaseUrlOf(this.config), application_name: 'queue-mutex-listen', keepAlive: true });
     client.on('notification', (msg) => {
       for (const handler of this.handlers.get(msg.channel) ?? []) if (msg.payload !== undefined) handler(msg.payload);
     });

@@ -18,8 +18,11 @@ export class HealthController {
   @Get()
   @Public()
   @HealthCheck()
-  @ApiOperation({ summary: 'Health', description: 'PostgreSQL and Redis are checked; no key needed. 503 also while the instance drains before it stops.' })
-  @ApiOkResponse({ description: 'PostgreSQL and Redis answer' })
+  @ApiOperation({
+    summary: 'Health',
+    description: 'PostgreSQL and Redis are checked (without Redis configured: `redis` is up, "not configured"); no key needed. 503 also while the instance drains before it stops.',
+  })
+  @ApiOkResponse({ description: 'PostgreSQL answers, and Redis too where one is configured' })
   @ApiServiceUnavailableResponse({ description: 'PostgreSQL or Redis is down, or the instance is shutting down' })
   check() {
     return this.health.check([

@@ -1,5 +1,5 @@
-import { Queue } from 'bullmq';
 import { RedisService } from '../redis/redis.service';
+import { DeadlineJob, DeadlineJobs } from './deadline-jobs';
 import { Ticket } from './domain/ticket';
 import { LockTimers } from './lock-timers.service';
 
@@ -21,25 +21,23 @@ function redisBus() {
   return { connect, published };
 }
 
-/** Records what would be written to Redis: the point is which calls happen, and when. */
+/** Records what would be written to the durable store (BullMQ): the point is which calls happen, and when. */
 function recordingQueue() {
   const calls: { op: string; ids: string[]; delays?: number[] }[] = [];
-  const queue = {
-    on: () => queue,
-    addBulk: async (jobs: { opts: { jobId: string; delay: number } }[]) => {
-      calls.push({ op: 'addBulk', ids: jobs.map((j) => j.opts.jobId), delays: jobs.map((j) => j.opts.delay) });
-      return [];
-    },
-    add: async (_name: string, _data: unknown, opts: { jobId: string; delay: number }) => {
-      calls.push({ op: 'add', ids: [opts.jobId], delays: [opts.delay] });
-      return {};
-    },
-    remove: async (id: string) => {
-      calls.push({ op: 'remove', ids: [id] });
-      return 1;
-    },
-  };
-  return { queue: queue as unknown as Queue, calls };
+  class RecordingJobs extends DeadlineJobs {
+    async add(jobs: DeadlineJob[]) {
+      calls.push({ op: 'addBulk', ids: jobs.map((j) => j.jobId), delays: jobs.map((j) => j.delayMs) });
+    }
+    async move(job: DeadlineJob) {
+      calls.push({ op: 'remove', ids: [job.jobId] });
+      calls.push({ op: 'add', ids: [job.jobId], delays: [job.delayMs] });
+    }
+    async remove(ids: string[]) {
+      calls.push({ op: 'remove', ids });
+    }
+    onDue() {}
+  }
+  return { queue: new RecordingJobs(), calls };
 }
 
 const granted = (id: string, leaseMs: number): Ticket =>

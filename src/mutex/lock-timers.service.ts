@@ -1,9 +1,8 @@
-import { InjectQueue } from '@nestjs/bullmq';
 import { BeforeApplicationShutdown, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { JobsOptions, Queue } from 'bullmq';
 import { RedisService } from '../redis/redis.service';
+import { DeadlineJobs } from './deadline-jobs';
 import { Ticket } from './domain/ticket';
-import { JOB_CHECK_TICKET, leaseJobId, LOCK_TIMERS_QUEUE, waitJobId } from './mutex.constants';
+import { leaseJobId, waitJobId } from './mutex.constants';
 
 /** How long a new timer waits in memory before it is written to Redis (with others, in one batch). */
 const FLUSH_MS = 50;
@@ -65,9 +64,10 @@ function leaseEnd(t: Ticket): number | null {
 }
 
 /**
- * Schedules "look at this ticket now" jobs for lease ends and wait limits. A job only triggers
- * a re-check in PostgreSQL, so a stale or duplicate job changes nothing, and a lost one is
- * caught by the sweep. Calls never throw: Redis being down must not fail a lock operation.
+ * Schedules "look at this ticket now" jobs for lease ends and wait limits (DeadlineJobs: BullMQ
+ * with Redis; without Redis there is nothing durable to write). A job only triggers a re-check in
+ * PostgreSQL, so a stale or duplicate job changes nothing, and a lost one is caught by the sweep.
+ * Calls never throw: Redis being down must not fail a lock operation.
  *
  * Each deadline is also kept as an in-process timer on the instance that armed it, which runs
  * the same check on time. BullMQ alone is up to 1/hz late (100 ms with Redis's default hz 10):
@@ -93,13 +93,11 @@ export class LockTimers implements OnModuleInit, BeforeApplicationShutdown, OnMo
   readonly stats = { inProcessChecks: 0, bullmqChecks: 0, handedOver: 0, takenOver: 0, overCap: 0 };
   private flushTimer?: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
-  private readonly jobOptions: JobsOptions = { removeOnComplete: true, removeOnFail: true, attempts: 3, backoff: { type: 'fixed', delay: 100 } };
 
   constructor(
-    @InjectQueue(LOCK_TIMERS_QUEUE) private readonly queue: Queue,
+    private readonly jobs: DeadlineJobs,
     private readonly redis: RedisService,
   ) {
-    queue.on('error', (err) => this.logger.warn(`lock timers queue: ${err.message}`));
     this.handOverChannel = redis.key('lock-timers-hand-over');
   }
 
@@ -136,8 +134,7 @@ export class LockTimers implements OnModuleInit, BeforeApplicationShutdown, OnMo
     this.pending.delete(jobId);
     this.armLocal(jobId, ticket.id, at);
     try {
-      await this.queue.remove(jobId);
-      await this.queue.add(JOB_CHECK_TICKET, { ticketId: ticket.id }, { ...this.jobOptions, jobId, delay: this.delayUntil(at) });
+      await this.jobs.move({ jobId, ticketId: ticket.id, delayMs: this.delayUntil(at) });
     } catch (err) {
       this.logger.warn(`move ${jobId}: ${(err as Error).message}`);
     }
@@ -151,7 +148,7 @@ export class LockTimers implements OnModuleInit, BeforeApplicationShutdown, OnMo
     for (const id of ids) this.disarmLocal(id);
     const written = ids.filter((id) => !this.pending.delete(id));
     if (written.length === 0) return;
-    Promise.all(written.map((id) => this.queue.remove(id))).catch((err) => this.logger.warn(`disarm ${ticket.id}: ${err.message}`));
+    this.jobs.remove(written).catch((err) => this.logger.warn(`disarm ${ticket.id}: ${err.message}`));
   }
 
   private defer(jobId: string, ticketId: string, at: number): void {
@@ -173,7 +170,7 @@ export class LockTimers implements OnModuleInit, BeforeApplicationShutdown, OnMo
       this.local.delete(jobId);
       if (!this.due) return;
       this.stats.inProcessChecks++;
-      this.due(ticketId).catch((err) => this.logger.warn(`check ${ticketId} (its BullMQ job and the sweep will retry): ${err.message}`));
+      this.due(ticketId).catch((err) => this.logger.warn(`check ${ticketId} (its durable job and the sweep will retry): ${err.message}`));
     }, Math.min(Math.max(at + LATE_MS - Date.now(), 0), MAX_TIMEOUT_MS));
     timer.unref(); // the durable copies are in Redis and PostgreSQL: never keep the process alive
     this.local.set(jobId, { jobId, ticketId, at, timer });
@@ -218,9 +215,8 @@ export class LockTimers implements OnModuleInit, BeforeApplicationShutdown, OnMo
     }
     if (batch.length === 0) return this.flushing;
     for (const job of batch) this.pending.delete(job.jobId);
-    this.flushing = this.queue
-      .addBulk(batch.map((j) => ({ name: JOB_CHECK_TICKET, data: { ticketId: j.ticketId }, opts: { ...this.jobOptions, jobId: j.jobId, delay: this.delayUntil(j.at) } })))
-      .then(() => undefined)
+    this.flushing = this.jobs
+      .add(batch.map((j) => ({ jobId: j.jobId, ticketId: j.ticketId, delayMs: this.delayUntil(j.at) })))
       .catch((err) => this.logger.warn(`cannot write ${batch.length} lock timers (the sweep will cover them): ${err.message}`));
     return this.flushing;
   }

@@ -17,6 +17,7 @@ const PG_CHANNEL = 'queue_mutex_ticket_changed';
  * the ticket as committed, so the waiter answers without reading it again. Losing a message
  * only delays a waiter until its periodic re-check.
  *
+ * Without Redis configured, every wake-up for another instance goes through PostgreSQL NOTIFY.
  * One instance losing Redis must not slow the others' hand-offs: what it cannot publish goes
  * through PostgreSQL NOTIFY instead (every instance listens there too), and while it cannot hear
  * Redis its own long-polls re-read every 100 ms rather than every LONG_POLL_RECHECK_MS.
@@ -50,9 +51,12 @@ export class Wakeups implements OnModuleInit, BeforeApplicationShutdown {
     this.pg.onReconnect(recheckAll);
   }
 
-  /** How long a long-poll waits for a wake-up before it re-reads its ticket anyway. */
+  /**
+   * How long a long-poll waits for a wake-up before it re-reads its ticket anyway. Without Redis
+   * configured, wake-ups from elsewhere come through PostgreSQL as a matter of course.
+   */
   get recheckMs(): number {
-    return this.redis.receiving ? this.config.LONG_POLL_RECHECK_MS : Math.min(DEGRADED_RECHECK_MS, this.config.LONG_POLL_RECHECK_MS);
+    return !this.redis.configured || this.redis.receiving ? this.config.LONG_POLL_RECHECK_MS : Math.min(DEGRADED_RECHECK_MS, this.config.LONG_POLL_RECHECK_MS);
   }
 
   /** Shutting down: long-polls answer with what they have instead of waiting on. */

@@ -28,6 +28,7 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
   async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
     try {
       const hitsKey = this.redis.key('throttle', throttlerName, key);
+      if (!this.redis.client) throw new Error('Redis is not configured');
       const [hits, ttlMs, blockedMs] = (await this.redis.client.eval(INCREMENT, 2, hitsKey, `${hitsKey}:blocked`, ttl, limit, blockDuration)) as number[];
       return {
         totalHits: hits,

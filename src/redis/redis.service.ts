@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import Redis, { RedisOptions } from 'ioredis';
-import { AppConfig } from '../config/app-config';
+import { RedisOptions } from 'ioredis';
+import { RedisConnection, RedisConnections } from './redis-connections';
 
 type Handler = (message: string) => void;
 
@@ -8,12 +8,16 @@ type Handler = (message: string) => void;
  * The service's own Redis connections: one for commands, one subscriber for cross-instance
  * wake-ups and cache invalidation. BullMQ keeps its own connections.
  * Redis is never the source of truth: every caller must survive a failed command.
+ *
+ * Without Redis configured (one instance) it opens nothing: `configured` is false, publishes
+ * answer false (callers take PostgreSQL or stay local), subscriptions hear nothing.
  */
 @Injectable()
 export class RedisService implements OnApplicationShutdown {
   private readonly logger = new Logger(RedisService.name);
-  readonly client: Redis;
-  private readonly subscriber: Redis;
+  /** Undefined when Redis is not configured. */
+  readonly client?: RedisConnection;
+  private readonly subscriber?: RedisConnection;
   private readonly handlers = new Map<string, Set<Handler>>();
   private readonly reconnectHandlers = new Set<() => void>();
   private readonly disconnectHandlers = new Set<() => void>();
@@ -24,7 +28,8 @@ export class RedisService implements OnApplicationShutdown {
   private publishFailing = false;
   private checking = false;
 
-  constructor(private readonly config: AppConfig) {
+  constructor(private readonly connections: RedisConnections) {
+    if (!connections.configured) return;
     const options: RedisOptions = {
       lazyConnect: false,
       maxRetriesPerRequest: 1,
@@ -35,17 +40,19 @@ export class RedisService implements OnApplicationShutdown {
       retryStrategy: (times) => Math.min(times * 200, 2_000),
       connectionName: 'queue-mutex',
     };
-    this.client = new Redis(config.REDIS_URL, options);
-    this.subscriber = new Redis(config.REDIS_URL, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
-    for (const conn of [this.client, this.subscriber]) {
+    const client = connections.create(options);
+    const subscriber = connections.create({ ...options, enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
+    this.client = client;
+    this.subscriber = subscriber;
+    for (const conn of [client, subscriber]) {
       conn.on('error', (err) => this.logger.warn(`redis: ${err.message}`));
     }
-    this.subscriber.on('message', (channel: string, message: string) => {
+    subscriber.on('message', (channel: string, message: string) => {
       for (const handler of this.handlers.get(channel) ?? []) handler(message);
     });
     // After a reconnect we may have missed messages: let listeners re-check what they wait for.
     let firstReady = true;
-    this.subscriber.on('ready', () => {
+    subscriber.on('ready', () => {
       this.subscriberAlive = true;
       if (firstReady) {
         firstReady = false;
@@ -53,8 +60,8 @@ export class RedisService implements OnApplicationShutdown {
       }
       for (const h of this.reconnectHandlers) h();
     });
-    this.subscriber.on('close', () => this.disconnectHandlers.forEach((h) => h()));
-    this.client.on('ready', () => (this.clientAlive = true));
+    subscriber.on('close', () => this.disconnectHandlers.forEach((h) => h()));
+    client.on('ready', () => (this.clientAlive = true));
     this.watchdog = setInterval(() => void this.checkAlive(), 1_000);
     this.watchdog.unref();
   }
@@ -74,8 +81,15 @@ export class RedisService implements OnApplicationShutdown {
     }
   }
 
+  /** Whether Redis is configured at all (else the instance runs alone, on PostgreSQL). */
+  get configured(): boolean {
+    return this.client !== undefined;
+  }
+
   private async pingBoth(): Promise<void> {
-    const answers = async (conn: Redis) => {
+    const client = this.client!;
+    const subscriber = this.subscriber!;
+    const answers = async (conn: RedisConnection) => {
       if (conn.status !== 'ready') return false;
       try {
         await Promise.race([conn.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1_000).unref())]);
@@ -84,23 +98,23 @@ export class RedisService implements OnApplicationShutdown {
         return false;
       }
     };
-    const [client, subscriber] = await Promise.all([answers(this.client), answers(this.subscriber)]);
-    if (!client && this.client.status === 'ready') {
+    const [clientAnswers, subscriberAnswers] = await Promise.all([answers(client), answers(subscriber)]);
+    if (!clientAnswers && client.status === 'ready') {
       this.logger.warn('redis: no answer to ping within 1 s; reconnecting the command connection');
-      this.client.disconnect(true);
+      client.disconnect(true);
     }
-    this.clientAlive = client;
-    if (!subscriber && this.subscriber.status === 'ready') {
+    this.clientAlive = clientAnswers;
+    if (!subscriberAnswers && subscriber.status === 'ready') {
       this.logger.warn('redis: no answer to ping within 1 s; reconnecting the subscriber');
       this.subscriberAlive = false;
       this.disconnectHandlers.forEach((h) => h());
-      this.subscriber.disconnect(true);
+      subscriber.disconnect(true);
     }
   }
 
   /** Namespaced key or channel name. */
   key(...parts: string[]): string {
-    return [this.config.REDIS_PREFIX, ...parts].join(':');
+    return [this.connections.prefix, ...parts].join(':');
   }
 
   /**
@@ -109,6 +123,7 @@ export class RedisService implements OnApplicationShutdown {
    * and start-up must not hang on Redis. Never rejects.
    */
   subscribe(channel: string, handler: Handler, waitMs = 2_000): Promise<void> {
+    if (!this.subscriber) return Promise.resolve();
     let set = this.handlers.get(channel);
     let subscribed: Promise<unknown> = Promise.resolve();
     if (!set) {
@@ -126,7 +141,7 @@ export class RedisService implements OnApplicationShutdown {
 
   /** Best effort; false when it could not be sent (the caller may try another way). */
   async publish(channel: string, message: string): Promise<boolean> {
-    if (!this.clientAlive || this.client.status !== 'ready') return false;
+    if (!this.client || !this.clientAlive || this.client.status !== 'ready') return false;
     try {
       await this.client.publish(channel, message);
       if (this.publishFailing) this.logger.warn(`publish ${channel}: working again`);
@@ -142,7 +157,7 @@ export class RedisService implements OnApplicationShutdown {
 
   /** Whether subscribed channels are being received right now. */
   get receiving(): boolean {
-    return this.subscriberAlive && this.subscriber.status === 'ready';
+    return this.subscriber !== undefined && this.subscriberAlive && this.subscriber.status === 'ready';
   }
 
   /** Called when the subscriber connection drops or stops answering (messages stop arriving until it is back). */
@@ -151,6 +166,7 @@ export class RedisService implements OnApplicationShutdown {
   }
 
   async ping(timeoutMs = 1_000): Promise<void> {
+    if (!this.client) throw new Error('Redis is not configured');
     await Promise.race([
       this.client.ping(),
       new Promise((_, reject) => setTimeout(() => reject(new Error('Redis ping timed out')), timeoutMs).unref()),
@@ -160,6 +176,7 @@ export class RedisService implements OnApplicationShutdown {
   /** QUIT politely (bounded: Redis may be away), then stop reconnecting for good. */
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.watchdog);
+    if (!this.client || !this.subscriber) return;
     const quits = Promise.allSettled([this.client.quit(), this.subscriber.quit()]);
     await Promise.race([quits, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
     this.client.disconnect();
