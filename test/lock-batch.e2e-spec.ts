@@ -50,9 +50,9 @@ const enqueue = (resource: string, ticketId?: string): ReturnType<LockStore['que
 describe('lock operation batches', () => {
   it('answer the operations on free locks while another lock of the same batch is held elsewhere', async () => {
     const holder = (await enqueue('held')).ticket!;
-    // Another transaction (an admin's force clear, a sweep, another instance) holds the lock.
+    // Another transaction (an admin's force clear, a sweep, another instance) holds the lock's guard.
     await pg.query('BEGIN');
-    await pg.query('SELECT id FROM locks WHERE repository = $1 AND resource = $2 FOR UPDATE', [REPO, 'held']);
+    await pg.query('SELECT mutex_guard_lock($1, $2)', [REPO, 'held']);
     const before = { ...repo.batcher.stats };
     let releaseDone = false;
     try {
@@ -79,7 +79,7 @@ describe('lock operation batches', () => {
     const expiring = (await repo.queue({ ...input('due'), leaseSeconds: 1 })).ticket!;
     await new Promise((r) => setTimeout(r, 1_100)); // its lease is over: reading it must settle the lock
     await pg.query('BEGIN');
-    await pg.query('SELECT id FROM locks WHERE repository = $1 AND resource = $2 FOR UPDATE', [REPO, 'due']);
+    await pg.query('SELECT mutex_guard_lock($1, $2)', [REPO, 'due']);
     let statusDone = false;
     try {
       const status = repo.settleTicket(expiring.id, REPO, 'due').then((r) => ((statusDone = true), r));
@@ -100,7 +100,7 @@ describe('lock operation batches', () => {
   it('keep the order of operations on a busy lock when they run on their own', async () => {
     await enqueue('order');
     await pg.query('BEGIN');
-    await pg.query('SELECT id FROM locks WHERE repository = $1 AND resource = $2 FOR UPDATE', [REPO, 'order']);
+    await pg.query('SELECT mutex_guard_lock($1, $2)', [REPO, 'order']);
     const ids = [randomUUID(), randomUUID(), randomUUID()];
     const queued = ids.map((id) => enqueue('order', id));
     await new Promise((r) => setTimeout(r, 200));

@@ -115,7 +115,7 @@ export interface paths {
         };
         /**
          * Health
-         * @description PostgreSQL and Redis are checked; no key needed. 503 also while the instance drains before it stops.
+         * @description PostgreSQL and Redis are checked (without Redis configured: `redis` is up, "not configured"); no key needed. 503 also while the instance drains before it stops.
          */
         get: operations["HealthController_check"];
         put?: never;
@@ -1600,7 +1600,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             /**
-             * @description PostgreSQL and Redis answer
+             * @description PostgreSQL answers, and Redis too where one is configured
              *
              *     The Health Check is successful
              */
