@@ -31,8 +31,22 @@ interface Subject {
   store: LockStore;
   /** The audit trail of one repository, oldest first. */
   audit(repository: string): Promise<AuditRow[]>;
+  /** The audit trail of one repository as the admin endpoint pages it: newest first, through every page. */
+  auditPages(repository: string, filter: AuditFilter, pageSize: number): Promise<AuditRow[]>;
   close(): Promise<void>;
 }
+
+/** The audit endpoint's filters (besides the repository): an event names the resource, or is of the pool, or of one of the types. */
+interface AuditFilter {
+  resource?: string;
+  pool?: string;
+  types?: string[];
+}
+
+const auditMatches = (f: AuditFilter) => (a: AuditRow) =>
+  (f.resource === undefined || a.resource === f.resource || (a.resources ?? []).includes(f.resource)) &&
+  (f.pool === undefined || a.pool === f.pool) &&
+  (f.types === undefined || f.types.includes(a.type));
 
 interface AuditRow {
   type: string;
@@ -66,9 +80,24 @@ function inMemory(): Subject {
           reason: a.reason,
           at: a.at,
         })),
+    auditPages: async function (repository, filter) {
+      return (await this.audit(repository)).filter(auditMatches(filter)).reverse();
+    },
     close: async () => undefined,
   };
 }
+
+const auditRowOf = (r: Record<string, any>): AuditRow => ({
+        type: r.type,
+        resource: r.resource,
+        resources: r.resources,
+        pool: r.pool,
+        ticketId: r.ticket_id,
+        actorName: r.actor_name,
+        fencingToken: r.fencing_token === null ? null : Number(r.fencing_token),
+        reason: r.reason,
+        at: new Date(r.at).getTime(),
+});
 
 async function postgres(): Promise<Subject> {
   const name = `qm_test_contract_${process.pid}_${randomUUID().slice(0, 8)}`;
@@ -87,17 +116,21 @@ async function postgres(): Promise<Subject> {
           `SELECT type, resource, resources, pool, ticket_id, actor_name, fencing_token, reason, at FROM mutex_audit_trail() WHERE repository = $1 ORDER BY id`,
           [repository],
         )
-      ).map((r) => ({
-        type: r.type,
-        resource: r.resource,
-        resources: r.resources,
-        pool: r.pool,
-        ticketId: r.ticket_id,
-        actorName: r.actor_name,
-        fencingToken: r.fencing_token === null ? null : Number(r.fencing_token),
-        reason: r.reason,
-        at: new Date(r.at).getTime(),
-      })),
+      ).map(auditRowOf),
+    auditPages: async (repository, filter, pageSize) => {
+      const rows: AuditRow[] = [];
+      let before: string | null = null;
+      for (;;) {
+        const page: Record<string, any>[] = await pool.query<Record<string, any>>(
+          'contract_audit_page',
+          'SELECT * FROM mutex_audit_page($1::jsonb, $2::bigint, $3)',
+          [JSON.stringify({ repository, ...filter }), before, pageSize],
+        );
+        rows.push(...page.map(auditRowOf));
+        if (page.length < pageSize) return rows;
+        before = String(page[page.length - 1].id);
+      }
+    },
     close: async () => {
       await source.destroy();
       await dropDatabase(name);
@@ -188,6 +221,7 @@ function harness(subject: Subject) {
     /** The audit trail as type:label. */
     audit: async () => (await subject.audit(repository)).map((a) => `${a.type}:${labels.get(a.ticketId) ?? a.ticketId}`),
     auditRows: () => subject.audit(repository),
+    auditPages: (filter: AuditFilter, pageSize: number) => subject.auditPages(repository, filter, pageSize),
     /** The live queue as [label, status, position]. */
     queueOf: async (t: number) => (await h.list(t)).filter((x) => x.status !== 'released').map((x) => [label(x), x.status, x.queuePosition]),
   };
@@ -778,6 +812,16 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('putPool' as const), members: fc.uniqueArray(fc.constantFrom('r2', 'r3', 'm1'), { minLength: 1, maxLength: 3 }) }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'deletePool' as const }) },
 );
+const AUDIT_FILTERS: AuditFilter[] = [
+  {},
+  { resource: 'r1' },
+  { resource: 'r2' },
+  { resource: 'r3' },
+  { resource: 'pool' },
+  { pool: 'pool' },
+  { types: ['granted', 'released', 'expired'] },
+  { resource: 'r3', types: ['queued', 'renewed', 'cancelled', 'timed_out'] },
+];
 /** Pauses that land before, on and after lease ends and wait limits; mostly short, so queues build up. */
 const pause = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom(0, 1, 250) },
@@ -865,6 +909,11 @@ describe('lock store contract: random histories', () => {
         const [ma, pa] = await Promise.all([m.auditRows(), p.auditRows()]);
         const label = (h: Harness, rows: AuditRow[], shift: number) => rows.map((r) => ({ ...r, ticketId: h.label({ id: r.ticketId }), at: r.at - shift }));
         expect(label(p, pa, sameStart)).toEqual(label(m, ma, 0));
+        // The admin endpoint's pages, small ones so the walks meet their cursors and limits.
+        for (const filter of AUDIT_FILTERS) {
+          const [mp, pp] = await Promise.all([m.auditPages(filter, 3), p.auditPages(filter, 3)]);
+          expect([filter, label(p, pp, sameStart)]).toEqual([filter, label(m, mp, 0)]);
+        }
       }),
       { numRuns: 100 },
     );

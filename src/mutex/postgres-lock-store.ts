@@ -34,6 +34,10 @@ const lockKey = (repository: string, resource: string) => `${repository}\u0000${
 
 const iso = (now?: Date) => (now ? now.toISOString() : null);
 
+/** Pages of tickets one purge statement reads, and one purge call at most (64 MiB). */
+const PURGE_SLICE_PAGES = 1024;
+const PURGE_PAGES_PER_CALL = 8192;
+
 /**
  * The lock store in PostgreSQL: every operation is one call of one SQL function of
  * src/mutex/sql, called with named arguments. Queue, settle and release, the calls every lock
@@ -47,6 +51,8 @@ const iso = (now?: Date) => (now ? now.toISOString() : null);
 @Injectable()
 export class PostgresLockStore extends LockStore {
   readonly batcher: LockCallBatcher<Raw>;
+  /** Where the next purge call goes on reading the tickets (a heap page). */
+  private purgeFrom = 0;
 
   constructor(private readonly pg: PgPool) {
     super();
@@ -253,15 +259,36 @@ export class PostgresLockStore extends LockStore {
     }));
   }
 
+  /**
+   * The purge reads the tickets in physical order, PURGE_SLICE_PAGES at a time, going on where the
+   * last call stopped and wrapping around at the end, at most PURGE_PAGES_PER_CALL per call: a
+   * table of that size or less is read whole every call.
+   */
   async purgeReleased(retentionSeconds: number, keySeconds: number, now?: Date): Promise<number> {
-    const rows = await this.pg.query<{ n: number }>(
-      'mutex_purge',
-      `SELECT mutex_purge(p_tickets_before => coalesce($1::timestamptz, clock_timestamp()) - make_interval(secs => $2),
-                          p_keys_before => coalesce($1::timestamptz, clock_timestamp()) - make_interval(secs => $3),
-                          p_limit => 10000) AS n`,
-      [iso(now), retentionSeconds, keySeconds],
+    const at = iso(now);
+    let purged = 0;
+    for (let read = 0; read < PURGE_PAGES_PER_CALL; read += PURGE_SLICE_PAGES) {
+      const [row] = await this.pg.query<{ r: { purged: number; pages: number } }>(
+        'mutex_purge_pages',
+        `SELECT mutex_purge_pages(p_tickets_before => coalesce($1::timestamptz, clock_timestamp()) - make_interval(secs => $2),
+                                  p_keys_before => coalesce($1::timestamptz, clock_timestamp()) - make_interval(secs => $3),
+                                  p_from_block => $4, p_blocks => $5) AS r`,
+        [at, retentionSeconds, keySeconds, this.purgeFrom, PURGE_SLICE_PAGES],
+      );
+      purged += row.r.purged;
+      this.purgeFrom += PURGE_SLICE_PAGES;
+      if (this.purgeFrom >= row.r.pages) {
+        this.purgeFrom = 0;
+        if (read + PURGE_SLICE_PAGES >= row.r.pages) break; // read whole
+      }
+    }
+    await this.pg.query(
+      'mutex_purge_events',
+      `SELECT mutex_purge_events(coalesce($1::timestamptz, clock_timestamp()) - make_interval(secs => $2), 100000)`,
+      [at, retentionSeconds],
     );
-    return rows[0].n;
+    return purged;
   }
+
 
 }

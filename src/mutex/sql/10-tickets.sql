@@ -177,18 +177,20 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 
--- A renewal's row of the audit trail (lock_events; a ticket's other events are in its own row).
--- A set's or pool ticket's row names all its resources (and its pool).
-CREATE OR REPLACE FUNCTION mutex_audit_renewal(t tickets, p_actor_id uuid, p_actor_name text, p_now timestamptz) RETURNS void
+-- Records a renewal in the audit trail (lock_events; a ticket's other events are in its own
+-- row) and returns its id. A set's or pool ticket's row names all its resources (and its pool).
+CREATE OR REPLACE FUNCTION mutex_audit_renewal(t tickets, p_actor_id uuid, p_actor_name text, p_now timestamptz) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
   n record := mutex_ticket_names(t);
   v_set boolean := mutex_ticket_is_set(t);
+  v_id bigint := mutex_next_event();
 BEGIN
   INSERT INTO lock_events (id, lock_id, repository, resource, resources, pool, ticket_id, type, actor_id, actor_name, fencing_token, reason, at)
-  VALUES (mutex_next_event(), t.lock_id, n.repository, coalesce(n.resources[1], n.pool),
+  VALUES (v_id, t.lock_id, n.repository, coalesce(n.resources[1], n.pool),
           CASE WHEN v_set THEN nullif(n.resources, '{}') END, CASE WHEN v_set THEN n.pool END,
           t.id, 'renewed', p_actor_id, p_actor_name, t.fencing_token, NULL, p_now);
+  RETURN v_id;
 END $$;
 
 

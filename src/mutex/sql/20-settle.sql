@@ -44,9 +44,16 @@ DECLARE
   r tickets;
 BEGIN
   UPDATE tickets SET status = 'released', release_reason = p_reason, released_at = p_now, released_by = p_actor_name,
-         released_by_id = p_actor_id, release_note = p_note, ended_event = mutex_next_event(), previous_ended = p_previous,
+         released_by_id = p_actor_id, release_note = p_note, ended_event = mutex_next_event(),
+         previous_ended = CASE WHEN t.pool_id IS NULL THEN p_previous ELSE (SELECT last_ended FROM pools WHERE id = t.pool_id) END,
          updated_at = p_now
    WHERE id = t.id RETURNING * INTO r;
+  IF mutex_ticket_is_set(t) THEN
+    -- A pool ticket on one member that its pool no longer ties (the pool shrank or went): its
+    -- places in the chains, as mutex_end_ticket keeps them.
+    UPDATE ticket_locks SET previous_ended = p_previous WHERE ticket_id = t.id;
+    UPDATE pools SET last_ended = t.id, last_event = r.ended_event WHERE id = t.pool_id;
+  END IF;
   RETURN r;
 END $$;
 
@@ -61,7 +68,8 @@ DECLARE
   r tickets;
 BEGIN
   r := mutex_end_single(t, l.last_ended, p_reason, p_actor_id, p_actor_name, p_note, p_now);
-  UPDATE locks SET holder_id = NULL, holder_expires_at = NULL, freed_at = p_now, last_ended = r.id, updated_at = p_now
+  UPDATE locks SET holder_id = NULL, holder_expires_at = NULL, freed_at = p_now, last_ended = r.id, last_event = r.ended_event,
+         updated_at = p_now
    WHERE id = l.id;
   RETURN r;
 END $$;
@@ -88,8 +96,10 @@ BEGIN
       v_ended := v_ended || jsonb_build_array(mutex_ticket_json(t, l));
       l.queue_length := l.queue_length - 1;
       l.last_ended := t.id;
+      l.last_event := t.ended_event;
     END LOOP;
-    UPDATE locks SET queue_length = l.queue_length, last_ended = l.last_ended, updated_at = p_now WHERE id = p_lock_id;
+    UPDATE locks SET queue_length = l.queue_length, last_ended = l.last_ended, last_event = l.last_event, updated_at = p_now
+     WHERE id = p_lock_id;
   END IF;
 
   -- 2. A holder past its lease is released.
@@ -111,7 +121,7 @@ BEGIN
        WHERE id = t.id RETURNING * INTO t;
       -- FIFO: every ordinal up to the head's has now left the queue.
       UPDATE locks SET fence = t.fencing_token, holder_id = t.id, holder_expires_at = t.lease_expires_at,
-             queue_length = l.queue_length - 1, passed = t.ordinal, updated_at = p_now
+             queue_length = l.queue_length - 1, passed = t.ordinal, last_event = t.granted_event, updated_at = p_now
        WHERE id = p_lock_id RETURNING * INTO l;
       v_granted := jsonb_build_array(mutex_ticket_json(t, l));
     ELSE

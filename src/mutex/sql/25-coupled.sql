@@ -86,14 +86,15 @@ BEGIN
     UPDATE ticket_locks x SET previous_ended = l.last_ended FROM locks l WHERE x.ticket_id = t.id AND l.id = x.lock_id;
   END IF;
   IF t.pool_id IS NOT NULL THEN
-    UPDATE pools SET last_ended = t.id WHERE id = t.pool_id;
+    UPDATE pools SET last_ended = t.id, last_event = r.ended_event WHERE id = t.pool_id;
   END IF;
   IF t.status = 'acquired' THEN
     UPDATE locks SET holder_id = NULL, holder_expires_at = NULL, freed_at = p_now, coupled = coupled - v_untie,
-           last_ended = t.id, updated_at = p_now
+           last_ended = t.id, last_event = r.ended_event, updated_at = p_now
      WHERE id = ANY (v_locks) AND holder_id = t.id;
   ELSE
-    UPDATE locks SET queue_length = queue_length - 1, coupled = coupled - v_untie, last_ended = t.id, updated_at = p_now
+    UPDATE locks SET queue_length = queue_length - 1, coupled = coupled - v_untie, last_ended = t.id, last_event = r.ended_event,
+           updated_at = p_now
      WHERE id = ANY (v_locks);
   END IF;
   RETURN r;
@@ -107,6 +108,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
   v_expires timestamptz := p_now + make_interval(secs => t.lease_duration_seconds);
   v_pool boolean := t.pool_id IS NOT NULL;
+  v_event bigint := mutex_next_event();
   v_token bigint;
   v_first bigint;
   r tickets;
@@ -119,7 +121,7 @@ BEGIN
            passed = CASE WHEN id = t.lock_id AND t.ordinal IS NOT NULL THEN greatest(passed, t.ordinal) ELSE passed END,
            -- several members held by a pool ticket are tied until it ends, even if the pool goes
            coupled = coupled + CASE WHEN v_pool AND t.lock_count > 1 THEN 1 ELSE 0 END,
-           updated_at = p_now
+           last_event = v_event, updated_at = p_now
      WHERE id = p_locks[i] RETURNING fence INTO v_token;
     IF i = 1 THEN v_first := v_token; END IF;
     IF v_pool THEN
@@ -129,7 +131,7 @@ BEGIN
     END IF;
   END LOOP;
   UPDATE tickets SET status = 'acquired', lease_start = p_now, lease_expires_at = v_expires, fencing_token = v_first,
-         lock_id = coalesce(lock_id, p_locks[1]), granted_event = mutex_next_event(), updated_at = p_now
+         lock_id = coalesce(lock_id, p_locks[1]), granted_event = v_event, updated_at = p_now
    WHERE id = t.id RETURNING * INTO r;
   RETURN r;
 END $$;

@@ -101,10 +101,10 @@ BEGIN
 
   IF v_free THEN
     UPDATE locks SET fence = t.fencing_token, holder_id = t.id, holder_expires_at = t.lease_expires_at,
-           enqueued = t.ordinal, passed = t.ordinal, updated_at = v_now
+           enqueued = t.ordinal, passed = t.ordinal, last_event = t.granted_event, updated_at = v_now
      WHERE id = l.id RETURNING * INTO l;
   ELSE
-    UPDATE locks SET queue_length = queue_length + 1, enqueued = t.ordinal, updated_at = v_now
+    UPDATE locks SET queue_length = queue_length + 1, enqueued = t.ordinal, last_event = t.queued_event, updated_at = v_now
      WHERE id = l.id RETURNING * INTO l;
   END IF;
   RETURN v_settled || jsonb_build_object('outcome', 'ok', 'ticket', mutex_ticket_json(t, l));
@@ -198,8 +198,10 @@ BEGIN
       INSERT INTO ticket_locks (ticket_id, lock_id, position) SELECT t.id, x.id, x.n - 1 FROM unnest(v_locks) WITH ORDINALITY AS x(id, n);
     END IF;
     UPDATE locks SET queue_length = queue_length + 1, coupled = coupled + CASE WHEN cardinality(v_locks) > 1 THEN 1 ELSE 0 END,
-           updated_at = p_now
+           last_event = t.queued_event, updated_at = p_now
      WHERE id = ANY (v_locks);
+  ELSE
+    UPDATE pools SET last_event = t.queued_event WHERE id = v_pool.id;
   END IF;
   IF v_grant IS NOT NULL THEN t := mutex_grant(t, v_grant, p_now); END IF;
   RETURN (v_settled - 'claimed') || jsonb_build_object('outcome', 'ok',

@@ -62,7 +62,7 @@ BEGIN
     t := mutex_end_holder(l, t, 'released', p_actor_id, p_actor_name, NULL, v_now);
   ELSE
     t := mutex_end_single(t, l.last_ended, 'cancelled', p_actor_id, p_actor_name, NULL, v_now);
-    UPDATE locks SET queue_length = queue_length - 1, last_ended = t.id, updated_at = v_now WHERE id = l.id;
+    UPDATE locks SET queue_length = queue_length - 1, last_ended = t.id, last_event = t.ended_event, updated_at = v_now WHERE id = l.id;
   END IF;
   IF l.queue_length > 0 THEN -- someone waits: grant the head now
     v_after := mutex_settle(l.id, v_now);
@@ -176,10 +176,11 @@ BEGIN
     FOR t IN SELECT * FROM tickets WHERE lock_id = l.id AND status IN ('queued', 'acquired') ORDER BY seq LOOP
       t := mutex_end_single(t, l.last_ended, 'cleared', p_actor_id, p_actor_name, 'force clear', v_now);
       l.last_ended := t.id;
+      l.last_event := t.ended_event;
       v_ended := v_ended || jsonb_build_array(mutex_ticket_json(t, l));
     END LOOP;
     UPDATE locks SET holder_id = NULL, holder_expires_at = NULL, freed_at = CASE WHEN holder_id IS NULL THEN freed_at ELSE v_now END,
-           queue_length = 0, passed = enqueued, last_ended = l.last_ended, updated_at = v_now
+           queue_length = 0, passed = enqueued, last_ended = l.last_ended, last_event = l.last_event, updated_at = v_now
      WHERE id = l.id;
     RETURN jsonb_build_object('outcome', 'ok', 'granted', v_settled->'granted', 'ended', (v_settled->'ended') || v_ended);
   END IF;

@@ -16,6 +16,7 @@ DECLARE
   v_now timestamptz;
   v_settled jsonb := '{"granted": [], "ended": []}';
   v_repository text;
+  v_event bigint;
   v_repository_locked boolean := CASE WHEN p_wait AND p_repository IS NOT NULL THEN mutex_lock_repository(p_repository, true) ELSE false END;
 BEGIN
   l := mutex_guarded_lock_of(p_ticket_id, p_repository, p_resource);
@@ -39,8 +40,9 @@ BEGIN
          lease_expires_at = v_now + make_interval(secs => coalesce(p_lease_seconds, lease_duration_seconds)),
          renewed_at = v_now, updated_at = v_now
    WHERE id = t.id RETURNING * INTO t;
-  UPDATE locks SET holder_expires_at = t.lease_expires_at, updated_at = v_now WHERE id = ANY (mutex_ticket_lock_ids(t));
-  PERFORM mutex_audit_renewal(t, p_actor_id, p_actor_name, v_now);
+  v_event := mutex_audit_renewal(t, p_actor_id, p_actor_name, v_now);
+  UPDATE locks SET holder_expires_at = t.lease_expires_at, last_event = v_event, updated_at = v_now
+   WHERE id = ANY (mutex_ticket_lock_ids(t));
   SELECT * INTO l FROM locks WHERE id = t.lock_id;
   RETURN v_settled || jsonb_build_object('outcome', 'ok', 'ticket', mutex_ticket_json(t, l));
 END $$;

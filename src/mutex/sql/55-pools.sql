@@ -97,8 +97,11 @@ BEGIN
   END LOOP;
   v_members := array(SELECT lock_id FROM pool_members WHERE pool_id = v_pool.id);
   UPDATE locks SET coupled = coupled - 1, updated_at = v_now WHERE id = ANY (v_members);
-  -- Its tickets keep its names (the audit, and the members still held, show them).
+  -- Its tickets keep its names (the audit, and the members still held, show them). Their events
+  -- so far, found through the pool until now, stand alone in lock_events from here on.
   UPDATE tickets SET pool_repository = v_pool.repository, pool_name = v_pool.name WHERE pool_id = v_pool.id;
+  INSERT INTO lock_events SELECT e.* FROM tickets x, mutex_ticket_events(x) e WHERE x.pool_id = v_pool.id;
+  UPDATE tickets SET queued_event = NULL, granted_event = NULL, ended_event = NULL WHERE pool_id = v_pool.id;
   DELETE FROM pools WHERE id = v_pool.id;
   v_after := mutex_grant_waiters(p_repository, mutex_coupled_lock_ids(p_repository) || v_members, v_now);
   RETURN jsonb_build_object('outcome', 'ok', 'granted', (v_settled->'granted') || (v_after->'granted'),

@@ -1,7 +1,8 @@
 -- The audit trail, page by page, newest first: every retained ticket's events (mutex_ticket_events)
--- and every lock_events row (renewals; rows of tickets purged before tickets held their events).
--- Event ids come from one sequence, so "newest first" is id order and a page's last id is the
--- cursor of the next.
+-- and every lock_events row (renewals; the events of tickets from before tickets held their
+-- events). Event ids come from one sequence, so "newest first" is id order and a page's last id is
+-- the cursor of the next. No index orders the tickets by their events (each would cost every lock
+-- cycle a WAL record): a page walks the locks' and pools' chains of ended tickets (mutex_ended_on).
 
 
 -- Does the event pass the filter? p_filter's fields, each optional: repository, resource (the
@@ -32,81 +33,93 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 
+-- The events of a source's tickets (a lock's, or with p_pool_id a pool's) that pass the filter
+-- and come before p_before: its live tickets' (holder, waiters), then its ended tickets', newest
+-- end first, while an event may still be among the p_limit newest. Every event of a ticket comes
+-- before its end, so the walk stops at a ticket that ended before p_floor (the p_limit-th newest
+-- event found elsewhere) or below p_limit events found here, or (with a `from`) before it, or at
+-- a purged ticket.
+CREATE OR REPLACE FUNCTION mutex_audit_source(
+  p_lock_id bigint, p_pool_id bigint, p_filter jsonb, p_before bigint, p_limit integer, p_floor bigint
+) RETURNS lock_events[]
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  t tickets;
+  v_events lock_events[] := '{}';
+  v_next uuid := mutex_last_ended(p_lock_id, p_pool_id);
+  v_end bigint;
+  v_from timestamptz := (p_filter->>'from')::timestamptz;
+BEGIN
+  FOR t IN
+    SELECT * FROM tickets WHERE id IN (
+      SELECT holder_id FROM locks WHERE id = p_lock_id
+      UNION SELECT id FROM tickets WHERE lock_id = p_lock_id AND status = 'queued'
+      UNION SELECT x.ticket_id FROM ticket_locks x JOIN tickets w ON w.id = x.ticket_id WHERE x.lock_id = p_lock_id AND w.status = 'queued'
+      UNION SELECT id FROM tickets WHERE pool_id = p_pool_id AND status IN ('queued', 'acquired'))
+  LOOP
+    v_events := v_events || mutex_audit_of(t, p_filter, p_before);
+  END LOOP;
+  WHILE v_next IS NOT NULL LOOP
+    SELECT * INTO t FROM tickets WHERE id = v_next;
+    IF NOT FOUND THEN
+      -- Purged: older tickets are too, but for waiters that left and are kept until their queue
+      -- passes them (tickets_holes; a set's other locks through ticket_locks).
+      FOR t IN
+        SELECT * FROM tickets w WHERE w.status = 'released' AND w.lease_start IS NULL AND w.id IN (
+          SELECT h.id FROM tickets h WHERE h.lock_id = p_lock_id AND h.status = 'released' AND h.lease_start IS NULL
+          UNION SELECT x.ticket_id FROM ticket_locks x WHERE x.lock_id = p_lock_id)
+      LOOP
+        v_events := v_events || mutex_audit_of(t, p_filter, p_before);
+      END LOOP;
+      EXIT;
+    END IF;
+    -- (a ticket from before tickets held their events has its end in lock_events)
+    v_end := coalesce(t.ended_event, (SELECT max(id) FROM lock_events WHERE ticket_id = t.id), 0);
+    EXIT WHEN v_end < p_floor OR t.released_at < v_from
+           OR (SELECT count(*) FROM unnest(v_events) e WHERE e.id > v_end) >= p_limit;
+    v_events := v_events || mutex_audit_of(t, p_filter, p_before);
+    v_next := mutex_ended_before(t, p_lock_id, p_pool_id);
+  END LOOP;
+  RETURN v_events;
+END $$;
+
+
 -- One page (at most p_limit events before the id p_before, newest first) of the events passing
--- p_filter (see mutex_audit_matches).
---
--- One lock's or pool's page (repository and resource given) reads only its tickets: the holder
--- and the waiters, then its chain of ended tickets (newest end first, see mutex_ended_on), until
--- the events found above the current ticket's end fill the page, since every event of a ticket
--- comes before its end. Any other page reads event ids downwards in windows that grow fourfold
--- until the page is full (the BRIN index over the tickets' event ids finds each window's tickets).
+-- p_filter (see mutex_audit_matches). The sources that may hold such events (every lock and pool,
+-- or those the filter names) are read in the order of their latest event (`last_event`) until
+-- none can hold an event newer than the page's last; then the rows of lock_events that stand
+-- alone (tickets from before tickets held their events, a deleted pool's tickets that never got
+-- a member). A lock's page reads one lock; the newest page of all reads every lock's row once.
 CREATE OR REPLACE FUNCTION mutex_audit_page(p_filter jsonb, p_before bigint, p_limit integer) RETURNS SETOF lock_events
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
   v_repository text := p_filter->>'repository';
   v_resource text := p_filter->>'resource';
-  v_lock_id bigint;
-  v_pool_id bigint;
+  v_pool text := p_filter->>'pool';
+  v_like text[] := CASE WHEN p_filter ? 'repositoryLike' THEN array(SELECT jsonb_array_elements_text(p_filter->'repositoryLike')) END;
   v_events lock_events[] := '{}';
-  t tickets;
-  v_next uuid;
-  v_hi bigint;
-  v_lo bigint;
-  v_width bigint := greatest(p_limit * 4, 256);
-  v_found integer := 0;
-  v_n integer;
+  v_floor bigint := 0;
+  s record;
 BEGIN
-  IF v_repository IS NOT NULL AND v_resource IS NOT NULL THEN
-    v_lock_id := (SELECT id FROM locks WHERE repository = v_repository AND resource = v_resource);
-    v_pool_id := (SELECT id FROM pools WHERE repository = v_repository AND name = v_resource);
-    -- Live tickets: the holder, the waiters naming the lock, the pool's waiting and holding tickets.
-    FOR t IN
-      SELECT * FROM tickets WHERE id IN (
-        SELECT holder_id FROM locks WHERE id = v_lock_id
-        UNION SELECT id FROM tickets WHERE lock_id = v_lock_id AND status = 'queued'
-        UNION SELECT x.ticket_id FROM ticket_locks x JOIN tickets w ON w.id = x.ticket_id WHERE x.lock_id = v_lock_id AND w.status = 'queued'
-        UNION SELECT id FROM tickets WHERE pool_id = v_pool_id AND status IN ('queued', 'acquired'))
-    LOOP
-      v_events := v_events || mutex_audit_of(t, p_filter, p_before);
-    END LOOP;
-    -- Ended tickets, newest end first, while an event may still make the page.
-    v_next := mutex_last_ended(v_lock_id, v_pool_id);
-    WHILE v_next IS NOT NULL LOOP
-      SELECT * INTO t FROM tickets WHERE id = v_next;
-      EXIT WHEN NOT FOUND OR (SELECT count(*) FROM unnest(v_events) e WHERE e.id > t.ended_event) >= p_limit;
-      v_events := v_events || mutex_audit_of(t, p_filter, p_before);
-      v_next := mutex_ended_before(t, v_lock_id, v_pool_id);
-    END LOOP;
-    -- Rows of tickets purged before tickets held their events.
-    v_events := v_events || array(
-      SELECT e FROM lock_events e
-       WHERE (e.lock_id = v_lock_id OR (e.repository = v_repository AND e.resources @> ARRAY[v_resource]) OR e.resource = v_resource)
-         AND e.id < coalesce(p_before, 9223372036854775807)
-         AND NOT EXISTS (SELECT 1 FROM tickets x WHERE x.id = e.ticket_id)
-         AND mutex_audit_matches(e, p_filter)
-       ORDER BY e.id DESC LIMIT p_limit);
-    RETURN QUERY SELECT * FROM unnest(v_events) ORDER BY id DESC LIMIT p_limit;
-    RETURN;
-  END IF;
-
-  v_hi := coalesce(p_before, (SELECT last_value + 1 FROM lock_events_id_seq));
+  FOR s IN
+    SELECT l.id AS lock_id, NULL::bigint AS pool_id, l.last_event FROM locks l
+     WHERE l.last_event IS NOT NULL
+       AND l.repository = coalesce(v_repository, l.repository) AND l.resource = coalesce(v_resource, l.resource)
+       AND (v_like IS NULL OR l.repository LIKE ANY (v_like))
+    UNION ALL
+    SELECT NULL, p.id, p.last_event FROM pools p
+     WHERE p.last_event IS NOT NULL
+       AND p.repository = coalesce(v_repository, p.repository) AND p.name = coalesce(v_resource, v_pool, p.name)
+       AND (v_like IS NULL OR p.repository LIKE ANY (v_like))
+    ORDER BY last_event DESC
   LOOP
-    v_lo := greatest(v_hi - v_width, 0);
-    RETURN QUERY
-      SELECT (c.ev).* FROM (
-        SELECT ev FROM tickets tk, mutex_ticket_events(tk) ev
-         WHERE (tk.queued_event >= v_lo AND tk.queued_event < v_hi OR tk.granted_event >= v_lo AND tk.granted_event < v_hi
-                OR tk.ended_event >= v_lo AND tk.ended_event < v_hi)
-           AND ev.id >= v_lo AND ev.id < v_hi
-        UNION ALL
-        SELECT ev FROM lock_events ev WHERE ev.id >= v_lo AND ev.id < v_hi
-      ) c
-      WHERE mutex_audit_matches(c.ev, p_filter)
-      ORDER BY (c.ev).id DESC LIMIT p_limit - v_found;
-    GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_found := v_found + v_n;
-    EXIT WHEN v_found >= p_limit OR v_lo = 0;
-    v_hi := v_lo;
-    v_width := v_width * 4;
+    EXIT WHEN s.last_event < v_floor;
+    v_events := v_events || mutex_audit_source(s.lock_id, s.pool_id, p_filter, p_before, p_limit, v_floor);
+    v_floor := coalesce((SELECT DISTINCT e.id FROM unnest(v_events) e ORDER BY e.id DESC OFFSET p_limit - 1 LIMIT 1), 0);
   END LOOP;
+  v_events := v_events || array(
+    SELECT e FROM lock_events e
+     WHERE e.type <> 'renewed' AND e.id < coalesce(p_before, 9223372036854775807) AND mutex_audit_matches(e, p_filter)
+     ORDER BY e.id DESC LIMIT p_limit);
+  RETURN QUERY SELECT DISTINCT ON (e.id) e.* FROM unnest(v_events) e ORDER BY e.id DESC LIMIT p_limit;
 END $$;
