@@ -65,7 +65,15 @@ function failover(name: string, setup: () => Promise<Topology>) {
 
     it('grants the next waiter at the lease end, then works on the promoted replica: health, new locks, wake-ups, jobs, rate limits', async () => {
       const [granting, survivor] = cluster.instances;
-      for (const i of cluster.instances) expect((await http(i.url).get('/health')).body.info.redis).toMatchObject({ status: 'up', mode: topology.env.REDIS_SENTINELS ? 'sentinel' : 'cluster' });
+      for (const i of cluster.instances) {
+        // A client of a Cluster or Sentinels just formed may take a moment to find its master.
+        let health = await http(i.url).get('/health');
+        for (let n = 0; n < 150 && health.status !== 200; n++) {
+          await sleep(100);
+          health = await http(i.url).get('/health');
+        }
+        expect({ status: health.status, body: health.body }).toMatchObject({ status: 200, body: { info: { redis: { status: 'up', mode: topology.env.REDIS_SENTINELS ? 'sentinel' : 'cluster' } } } });
+      }
       const onGranting = http(granting.url, cluster.ownerToken);
       const onSurvivor = http(survivor.url, cluster.ownerToken);
       const holder = (await onGranting.post('/sfp/api/locks', { repository: REPO, resource: 'env', leaseDurationSeconds: 3 })).body;
