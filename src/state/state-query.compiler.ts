@@ -20,15 +20,6 @@ class Params {
   }
 }
 
-/** A path through objects only (no array index), so `value @> {"a":{"b":v}}` is implied by equality. */
-function containable(path: string[]): boolean {
-  return path.every((s) => !/^-?\d+$/.test(s));
-}
-
-function nest(path: string[], value: unknown): unknown {
-  return path.reduceRight<unknown>((inner, segment) => ({ [segment]: inner }), value);
-}
-
 const RANGE_SQL = { GT: '>', GTE: '>=', LT: '<', LTE: '<=' } as const;
 
 function compileFilter(f: QueryFilter, p: Params): string {
@@ -37,11 +28,7 @@ function compileFilter(f: QueryFilter, p: Params): string {
     case 'OR':
       return `(${f.filters.map((x) => compileFilter(x, p)).join(` ${f.op} `)})`;
     case 'EQ': {
-      const target = `(value #> ${p.add(f.path, 'text[]')})`;
-      const eq = `${target} = ${p.add(JSON.stringify(f.value), 'jsonb')}`;
-      // The containment test lets the GIN (jsonb_path_ops) index narrow the rows; the equality keeps it exact.
-      if (!containable(f.path)) return `(${eq})`;
-      return `(value @> ${p.add(JSON.stringify(nest(f.path, f.value)), 'jsonb')} AND ${eq})`;
+      return `((value #> ${p.add(f.path, 'text[]')}) = ${p.add(JSON.stringify(f.value), 'jsonb')})`;
     }
     case 'NEQ': {
       // A value without the field counts as "not equal".
