@@ -111,4 +111,17 @@ export class EtcdLocks {
     const r = await this.http.expect([200], 'POST', '/v3/lock/unlock', { key });
     if (r.body?.error) throw new Error(`unlock failed: ${r.text}`);
   }
+
+  async put(key: string, value: string): Promise<void> {
+    const r = await this.http.expect([200], 'POST', '/v3/kv/put', { key: b64(key), value: b64(value) });
+    if (r.body?.error) throw new Error(`put failed: ${r.text}`);
+  }
+
+  /** The value of one key (a range of one). */
+  async get(key: string): Promise<string | undefined> {
+    const r = await this.http.expect([200], 'POST', '/v3/kv/range', { key: b64(key) });
+    if (r.body?.error) throw new Error(`range failed: ${r.text}`);
+    const kv = r.body?.kvs?.[0];
+    return kv ? Buffer.from(kv.value ?? '', 'base64').toString() : undefined;
+  }
 }

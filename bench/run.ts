@@ -6,7 +6,8 @@
  * (warm-up before each round, 1), BENCH_PREWARM_SECONDS (untimed run of each workload and system
  * before its first round, 3), BENCH_ROUNDS (2: the measured time is split into rounds run in
  * A-B-B-A order so that load from other processes hits both systems alike), BENCH_CLIENTS (16),
- * BENCH_EXPIRY_REPS (12), BENCH_ETCD=0 (skip etcd), BENCH_ETCD_PER_CYCLE=0 (skip the
+ * BENCH_EXPIRY_REPS (12), BENCH_WORKLOADS (uncontended,contended,state,wal,expiry), BENCH_WAL_CYCLES
+ * (2000), BENCH_VARIANT_REF (A/B against a build of that commit), BENCH_ETCD=0 (skip etcd), BENCH_ETCD_PER_CYCLE=0 (skip the
  * lease-per-cycle etcd variant), BENCH_DIAG=1 (diagnostics: Redis commands and SQL calls per
  * cycle, framework floor, auth + one query, PostgreSQL alone), BENCH_PROFILE=1 (V8 CPU profile of
  * the service per workload), BENCH_BUILD=auto|always|never|head, BENCH_POOL_SIZE,
@@ -22,6 +23,7 @@ import { profileMarkdown, summarizeProfile } from './profile';
 import { checkSafety, LoadOptions, LoadResult, mergeResults, SafetyVerdict } from './runner';
 import { buildRef, ROOT, ServiceHandle, startService } from './service';
 import { cpuMsOfCommand, fmt, fmtInt, machineBusyMs, parentPid, processCpuMs, reapedChildrenCpuMs, summary } from './stats';
+import { walPerCycle, WalPerCycle } from './wal';
 import { ContendedResult, EtcdWorkloads, LatenessResult, ServiceWorkloads } from './workloads';
 
 const num = (name: string, def: number) => {
@@ -43,7 +45,9 @@ const DIAG = process.env.BENCH_DIAG === '1';
 const PROFILE = process.env.BENCH_PROFILE === '1';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const RESULTS = path.join(__dirname, 'results');
-const WORKLOADS = new Set((process.env.BENCH_WORKLOADS ?? 'uncontended,contended,expiry').split(',').map((w) => w.trim()));
+const WORKLOADS = new Set((process.env.BENCH_WORKLOADS ?? 'uncontended,contended,state,wal,expiry').split(',').map((w) => w.trim()));
+/** Uncontended cycles the WAL meter counts over (after a warm-up that creates the locks). */
+const WAL_CYCLES = Number(process.env.BENCH_WAL_CYCLES ?? 2000);
 /** Experiment: a second service instance with ablations (bench/ablate-preload.js) and/or extra env. */
 const VARIANT_ABLATE = process.env.BENCH_VARIANT_ABLATE ?? '';
 const VARIANT_ENV: Record<string, string> = Object.fromEntries(
@@ -221,11 +225,41 @@ async function main(): Promise<void> {
       if (vsvc) vCon = con.shift();
       if (et) eCon = con.shift();
     }
+    // Dapr state: save + get of one key per client, against etcd's put + range.
+    let sState: Measured | undefined;
+    let eState: Measured | undefined;
+    let vState: Measured | undefined;
+    if (WORKLOADS.has('state')) {
+      const st = await sideBySide([
+        { label: 'service state save+get', run: (o) => svc.stateSaveGet(o, tag), profile: true },
+        ...variantEntry('service state save+get', (w, o) => w.stateSaveGet(o, `${tag}v`)),
+        ...(et ? [{ label: 'etcd put+range', run: (o: LoadOptions) => et.stateSaveGet(o) }] : []),
+      ]);
+      sState = st.shift();
+      if (vsvc) vState = st.shift();
+      if (et) eState = st.shift();
+    }
+
     const sSafety: SafetyVerdict = WORKLOADS.has('contended') ? checkSafety(sCon.result.grants) : { ok: true, grants: 0, overlaps: 0, nonIncreasingTokens: 0, detail: ['contended workload skipped'], handoff: { n: 0, p50: NaN, p99: NaN } };
     const eSafety = eCon ? checkSafety(eCon.result.grants) : undefined;
     log(`mutual exclusion (service): ${verdictText(sSafety)}`);
     if (eSafety) log(`mutual exclusion (etcd): ${verdictText(eSafety)}`);
     if (vCon) log(`mutual exclusion (variant): ${verdictText(checkSafety(vCon.result.grants))}`);
+
+    // WAL per uncontended cycle, each build alone on the server.
+    let sWal: WalPerCycle | undefined;
+    let vWal: WalPerCycle | undefined;
+    if (WORKLOADS.has('wal')) {
+      const meter = async (name: string, w: ServiceWorkloads, handle: ServiceHandle, t: string) => {
+        log(`counting the WAL of ${fmtInt(WAL_CYCLES)} uncontended cycles (${name}) ...`);
+        const warmUp = () => w.cycles(Math.max(CLIENTS * 8, WAL_CYCLES / 4), CLIENTS, t); // the locks exist, pages touched
+        const wal = await walPerCycle(handle.databaseUrl, WAL_CYCLES, warmUp, () => w.cycles(WAL_CYCLES, CLIENTS, t));
+        log(`  ${name}: ${fmt(wal.bytesPerCycle, 0)} bytes, ${fmt(wal.recordsPerCycle, 2)} records of WAL per cycle (${wal.note})`);
+        return wal;
+      };
+      sWal = await meter('as built', svc, service, tag);
+      if (vsvc) vWal = await meter(VARIANT_NAME, vsvc, variant!, `${tag}v`);
+    }
 
     // Expiry lateness: both systems at once (each is one idle waiter at a time, seconds apart).
     let sLate: LatenessResult = { samples: [], errors: [], note: 'skipped' };
@@ -257,9 +291,9 @@ async function main(): Promise<void> {
     }
 
     const loadEnd = os.loadavg();
-    const md = report({ started, loadStart, loadEnd, serviceNote: service.note, etcdVersion: etcd?.version, etcdNote, sUnc, eUnc, eUncPer, sCon, eCon, sSafety, eSafety, sLate, eLate, diag, traffic, vUnc, vCon });
+    const md = report({ started, loadStart, loadEnd, serviceNote: service.note, etcdVersion: etcd?.version, etcdNote, sUnc, eUnc, eUncPer, sCon, eCon, sState, eState, vState, sWal, vWal, sSafety, eSafety, sLate, eLate, diag, traffic, vUnc, vCon });
     let profileMd = '';
-    for (const m of [sUnc, sCon, ...(vUnc ? [vUnc] : []), ...(vCon ? [vCon] : []), ...diag]) {
+    for (const m of [sUnc, sCon, ...(sState ? [sState] : []), ...(vUnc ? [vUnc] : []), ...(vCon ? [vCon] : []), ...(vState ? [vState] : []), ...diag]) {
       for (const file of m.profiles) {
         profileMd += profileMarkdown(`${m.result.label} (${path.relative(ROOT, file)})`, summarizeProfile(file, 30), profiledCycles(m)) + '\n';
       }
@@ -275,7 +309,7 @@ async function main(): Promise<void> {
     const slim = (m?: Measured) => m && { ...m, result: { ...m.result, samples: undefined, stepSamples: undefined, grants: (m.result as Partial<ContendedResult>).grants?.length } };
     fs.writeFileSync(
       path.join(RESULTS, `run-${stamp}.json`),
-      JSON.stringify({ started, loadStart, loadEnd, variant: VARIANT_NAME || undefined, vUnc: slim(vUnc), vCon: slim(vCon), sUnc: slim(sUnc), eUnc: slim(eUnc), eUncPer: slim(eUncPer), sCon: slim(sCon), eCon: slim(eCon), sSafety, eSafety, sLate, eLate, diag: diag.map(slim), traffic }, null, 1),
+      JSON.stringify({ started, loadStart, loadEnd, variant: VARIANT_NAME || undefined, vUnc: slim(vUnc), vCon: slim(vCon), vState: slim(vState), sUnc: slim(sUnc), eUnc: slim(eUnc), eUncPer: slim(eUncPer), sCon: slim(sCon), eCon: slim(eCon), sState: slim(sState), eState: slim(eState), sWal, vWal, sSafety, eSafety, sLate, eLate, diag: diag.map(slim), traffic }, null, 1),
     );
     log(`wrote ${path.relative(ROOT, path.join(RESULTS, 'latest.md'))} and run-${stamp}.{md,json}`);
     if (!sSafety.ok || (eSafety && !eSafety.ok)) process.exitCode = 1;
@@ -414,6 +448,11 @@ interface ReportInput {
   traffic: { label: string; traffic: RedisTraffic }[];
   vUnc?: Measured;
   vCon?: Measured<ContendedResult>;
+  sState?: Measured;
+  eState?: Measured;
+  vState?: Measured;
+  sWal?: WalPerCycle;
+  vWal?: WalPerCycle;
 }
 
 function diagSection(r: ReportInput): string[] {
@@ -440,7 +479,7 @@ function diagSection(r: ReportInput): string[] {
 }
 
 function experiment(r: ReportInput): string[] {
-  if (!r.vUnc && !r.vCon) return [];
+  if (!r.vUnc && !r.vCon && !r.vState) return [];
   const row = (name: string, base: Measured, v?: Measured) => {
     if (!v || !base.result.totalCycles) return [];
     const per = (m: Measured, x: number) => x / Math.max(1, m.result.totalCycles);
@@ -459,6 +498,18 @@ function experiment(r: ReportInput): string[] {
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...row('uncontended', r.sUnc, r.vUnc),
     ...row('contended', r.sCon, r.vCon),
+    ...(r.sState ? row('state save+get', r.sState, r.vState) : []),
+    '',
+  ];
+}
+
+function walSection(r: ReportInput): string[] {
+  if (!r.sWal) return [];
+  const types = (w: WalPerCycle) => w.byType.map((t) => `${t.type} ${fmt(t.records, 2)} (${fmtInt(t.bytes)} B)`).join(', ');
+  return [
+    `WAL per uncontended cycle (${r.sWal.note}; the whole cluster's WAL, ${fmtInt(r.sWal.cycles)} cycles by ${CLIENTS} clients): ` +
+      `as built ${fmtInt(r.sWal.bytesPerCycle)} bytes, ${fmt(r.sWal.recordsPerCycle, 2)} records — ${types(r.sWal)}` +
+      (r.vWal ? `; [${VARIANT_NAME}] ${fmtInt(r.vWal.bytesPerCycle)} bytes, ${fmt(r.vWal.recordsPerCycle, 2)} records — ${types(r.vWal)}` : ''),
     '',
   ];
 }
@@ -472,6 +523,7 @@ function report(r: ReportInput): string {
   const etcdName = r.etcdVersion ? r.etcdVersion.replace(/^etcd Version:\s*/i, 'etcd ') : 'etcd';
   const uncGoal = r.eUnc ? r.sUnc.result.perSecond >= r.eUnc.result.perSecond : undefined;
   const conGoal = r.eCon ? r.sCon.result.perSecond >= 2 * r.eCon.result.perSecond : undefined;
+  const stateGoal = r.sState && r.eState ? r.sState.result.perSecond >= r.eState.result.perSecond : undefined;
   const lateGoal = sl.n > 0 && sl.p99 < 100 && r.sLate.errors.length === 0;
   const goal = (g: boolean | undefined) => (g === undefined ? 'n/a (no etcd)' : yes(g));
 
@@ -491,11 +543,22 @@ function report(r: ReportInput): string {
     `| contended cycles/s (${CLIENTS} clients, one lock, long-poll) | **${fmtInt(r.sCon.result.perSecond)}** | ${r.eCon ? fmtInt(r.eCon.result.perSecond) : '–'} | ${ratio(r.sCon.result.perSecond, r.eCon?.result.perSecond)} | ≥ 2× etcd: ${goal(conGoal)} |`,
     `| contended cycle p50 / p99 ms | ${lat(r.sCon.result)} | ${r.eCon ? lat(r.eCon.result) : '–'} | | |`,
     `| contended handoff p50 / p99 ms (release sent → next holder told) | ${lat(r.sSafety.handoff)} | ${r.eSafety ? lat(r.eSafety.handoff) : '–'} | | |`,
+    ...(r.sState
+      ? [
+          `| Dapr state save+get cycles/s (${CLIENTS} clients, one key each; etcd: put+range) | **${fmtInt(r.sState.result.perSecond)}** | ${r.eState ? fmtInt(r.eState.result.perSecond) : '–'} | ${ratio(r.sState.result.perSecond, r.eState?.result.perSecond)} | ≥ 1× etcd: ${goal(stateGoal)} |`,
+          `| state cycle p50 / p99 ms | ${lat(r.sState.result)} | ${r.eState ? lat(r.eState.result) : '–'} | | |`,
+        ]
+      : []),
+    ...(r.sWal
+      ? [
+          `| PostgreSQL WAL per uncontended cycle, bytes / records (${fmtInt(r.sWal.cycles)} cycles) | **${fmtInt(r.sWal.bytesPerCycle)} / ${fmt(r.sWal.recordsPerCycle, 2)}** | | | ≤ 1,200 / ≤ 10: ${yes(r.sWal.bytesPerCycle <= 1200 && r.sWal.recordsPerCycle <= 10)} |`,
+        ]
+      : []),
     `| expiry lateness p50 / p99 / max ms (n = ${sl.n}${el ? ` / ${el.n}` : ''}) | **${fmt(sl.p50, 1)} / ${fmt(sl.p99, 1)} / ${fmt(sl.max, 1)}** | ${el ? `${fmt(el.p50, 1)} / ${fmt(el.p99, 1)} / ${fmt(el.max, 1)}` : '–'} | | p99 < 100 ms: ${yes(lateGoal)} |`,
     `| mutual exclusion + fencing (contended run) | ${r.sSafety.ok ? `ok, ${fmtInt(r.sSafety.grants)} grants` : '**VIOLATED**'} | ${r.eSafety ? (r.eSafety.ok ? `ok, ${fmtInt(r.eSafety.grants)} grants` : '**VIOLATED**') : '–'} | | no overlap, tokens increase: ${yes(r.sSafety.ok)} |`,
   );
 
-  const all = [r.sUnc, r.eUnc, r.eUncPer, r.sCon, r.eCon, r.vUnc, r.vCon, ...r.diag].filter(Boolean) as Measured[];
+  const all = [r.sUnc, r.eUnc, r.eUncPer, r.sCon, r.eCon, r.sState, r.eState, r.vUnc, r.vCon, r.vState, ...r.diag].filter(Boolean) as Measured[];
   const wall = all.reduce((a, m) => a + m.cpu.wallMs, 0);
   const others = all.reduce((a, m) => a + m.cpu.others, 0);
   const noisy = (100 * others) / Math.max(1, wall);
@@ -542,8 +605,12 @@ function report(r: ReportInput): string {
     ...detail(r.eCon),
     ...detail(r.vUnc),
     ...detail(r.vCon),
+    ...detail(r.sState),
+    ...detail(r.eState),
+    ...detail(r.vState),
     ...r.diag.flatMap((d) => detail(d)),
     '',
+    ...walSection(r),
     `Expiry lateness, queue-mutex: ${r.sLate.note}; samples (ms): ${r.sLate.samples.map((x) => fmt(x, 0)).join(', ')}${r.sLate.errors.length ? `; errors: ${r.sLate.errors.length}` : ''}`,
     r.eLate ? `\nExpiry lateness, etcd: ${r.eLate.note}; samples (ms): ${r.eLate.samples.map((x) => fmt(x, 0)).join(', ')}${r.eLate.errors.length ? `; errors: ${r.eLate.errors.length}` : ''}` : '',
     '',

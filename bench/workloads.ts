@@ -5,6 +5,8 @@ import { closedLoop, Grant, LoadOptions, LoadResult, wallNow } from './runner';
 import { sleep } from './stats';
 
 const enc = encodeURIComponent;
+/** The Dapr state store the bench writes to (the service's default, DAPR_STATE_STORES). */
+const STATE_STORE = 'statestore';
 
 export interface ContendedResult extends LoadResult {
   grants: Grant[];
@@ -109,6 +111,36 @@ export class ServiceWorkloads {
     return { samples, errors, note: "waiter's grant seen by the client − holder's leaseExpiresAt (1 s lease)" };
   }
 
+  /** Each client on its own key of the Dapr state store: save, then get it back. */
+  stateSaveGet(opts: LoadOptions, tag: string): Promise<LoadResult> {
+    return closedLoop('service state save+get', opts, async (client, step) => {
+      const key = `${tag}-state-${client}`;
+      const value = { client, note: 'bench', at: Date.now() };
+      let t = performance.now();
+      await this.http.expect([204], 'POST', `/v1.0/state/${STATE_STORE}`, [{ key, value }]);
+      step('POST save', performance.now() - t);
+      t = performance.now();
+      const r = await this.http.expect([200], 'GET', `/v1.0/state/${STATE_STORE}/${enc(key)}`);
+      step('GET', performance.now() - t);
+      if (r.body?.at !== value.at) throw new Error(`state get answered ${r.text}`);
+    });
+  }
+
+  /** `n` uncontended cycles by `clients` clients at once, not timed (the WAL meter's load). */
+  async cycles(n: number, clients: number, tag: string): Promise<void> {
+    let left = n;
+    await Promise.all(
+      Array.from({ length: clients }, async (_, client) => {
+        const resource = `${tag}-wal-${client}`;
+        while (left-- > 0) {
+          const ticket = await this.queue(resource, 60);
+          if (ticket.status !== 'acquired') throw new Error(`uncontended queue answered ${ticket.status}`);
+          await this.release(resource, ticket.id);
+        }
+      }),
+    );
+  }
+
   /** Diagnostics: a public, no-database route, two requests per cycle (framework floor). */
   framework(opts: LoadOptions): Promise<LoadResult> {
     return closedLoop('service GET /v1.0/healthz ×2', opts, async () => {
@@ -167,6 +199,21 @@ export class EtcdWorkloads {
     } finally {
       await Promise.all(leases.map((l) => this.locks.revoke(l.id).catch(() => undefined)));
     }
+  }
+
+  /** Each client on its own key: put, then range it back (the Dapr state save+get's match). */
+  stateSaveGet(opts: LoadOptions): Promise<LoadResult> {
+    return closedLoop('etcd put+range', opts, async (client, step) => {
+      const key = `${this.tag}/state/${client}`;
+      const value = JSON.stringify({ client, note: 'bench', at: Date.now() });
+      let t = performance.now();
+      await this.locks.put(key, value);
+      step('kv/put', performance.now() - t);
+      t = performance.now();
+      const got = await this.locks.get(key);
+      step('kv/range', performance.now() - t);
+      if (got !== value) throw new Error(`etcd range answered ${got}`);
+    });
   }
 
   /** All clients lock one name (lock/lock blocks until acquired), then unlock at once. */
