@@ -28,7 +28,8 @@ LANGUAGE sql STABLE AS $$
   SELECT coalesce(array_agg(e::lock_events), '{}') FROM (
     SELECT * FROM mutex_ticket_events(t)
     UNION ALL
-    SELECT * FROM lock_events r WHERE r.ticket_id = t.id
+    -- (OFFSET 0 keeps the conditions below out, so the ticket's index finds its rows, not the ids')
+    SELECT * FROM (SELECT * FROM lock_events r WHERE r.ticket_id = t.id OFFSET 0) r
   ) e WHERE e.id < coalesce(p_before, 9223372036854775807) AND mutex_audit_matches(e, p_filter)
 $$;
 
@@ -74,7 +75,8 @@ BEGIN
       EXIT;
     END IF;
     -- (a ticket from before tickets held their events has its end in lock_events)
-    v_end := coalesce(t.ended_event, (SELECT max(id) FROM lock_events WHERE ticket_id = t.id), 0);
+    -- (OFFSET 0: through the ticket's index; a max() would read the id index down from the top)
+    v_end := coalesce(t.ended_event, (SELECT max(x.id) FROM (SELECT id FROM lock_events WHERE ticket_id = t.id OFFSET 0) x), 0);
     EXIT WHEN v_end < p_floor OR t.released_at < v_from
            OR (SELECT count(*) FROM unnest(v_events) e WHERE e.id > v_end) >= p_limit;
     v_events := v_events || mutex_audit_of(t, p_filter, p_before);
