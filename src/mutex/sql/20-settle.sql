@@ -42,10 +42,15 @@ CREATE OR REPLACE FUNCTION mutex_end_single(
 LANGUAGE plpgsql AS $$
 DECLARE
   r tickets;
+  -- its place in its lock's chain, or a pool ticket's in its pool's (read apart: a subquery in
+  -- the UPDATE would have it planned again on every call)
+  v_previous uuid := p_previous;
 BEGIN
+  IF t.pool_id IS NOT NULL THEN
+    SELECT last_ended INTO v_previous FROM pools WHERE id = t.pool_id;
+  END IF;
   UPDATE tickets SET status = 'released', release_reason = p_reason, released_at = p_now, released_by = p_actor_name,
-         released_by_id = p_actor_id, release_note = p_note, ended_event = mutex_next_event(),
-         previous_ended = CASE WHEN t.pool_id IS NULL THEN p_previous ELSE (SELECT last_ended FROM pools WHERE id = t.pool_id) END,
+         released_by_id = p_actor_id, release_note = p_note, ended_event = mutex_next_event(), previous_ended = v_previous,
          updated_at = p_now
    WHERE id = t.id RETURNING * INTO r;
   IF mutex_ticket_is_set(t) THEN

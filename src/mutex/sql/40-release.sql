@@ -11,6 +11,12 @@ LANGUAGE plpgsql AS $$
 DECLARE
   l locks;
 BEGIN
+  IF p_repository IS NOT NULL AND p_resource IS NOT NULL THEN -- the guard by name, then one read
+    PERFORM mutex_guard_lock(p_repository, p_resource);
+    SELECT x.* INTO l FROM tickets t JOIN locks x ON x.id = t.lock_id
+     WHERE t.id = p_ticket_id AND x.repository = p_repository AND x.resource = p_resource;
+    RETURN l;
+  END IF;
   SELECT * INTO l FROM locks
    WHERE id = (SELECT lock_id FROM tickets WHERE id = p_ticket_id)
      AND repository = coalesce(p_repository, repository) AND resource = coalesce(p_resource, resource);
