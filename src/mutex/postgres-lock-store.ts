@@ -289,6 +289,4 @@ export class PostgresLockStore extends LockStore {
     );
     return purged;
   }
-
-
 }
