@@ -63,11 +63,19 @@ export class ApiKeyGuard implements CanActivate {
     if (this.isPublic.get(context)) return true;
     const req = context.switchToHttp().getRequest<CredentialRequest>();
     req.authService = this.auth;
-    return this.authenticate(req);
+    const bearer = bearerToken(req);
+    // The usual case, a bearer key known without a query (cached, or OWNER_TOKEN): no promise.
+    if (typeof bearer === 'string') {
+      const principal = this.auth.verifyWithoutQuery(bearer);
+      if (principal) {
+        req.user = principal;
+        return true;
+      }
+    }
+    return this.authenticate(req, bearer);
   }
 
-  private async authenticate(req: CredentialRequest): Promise<boolean> {
-    const bearer = bearerToken(req);
+  private async authenticate(req: CredentialRequest, bearer: unknown): Promise<boolean> {
     // As the `bearer` strategy's validate(): a key that verifies to no one is a failure, and the
     // `dapr-token` strategy is tried next.
     let principal = bearer === UNREADABLE ? null : await this.auth.verify(bearer as string);
