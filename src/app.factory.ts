@@ -67,10 +67,12 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   app.useLogger(app.get(Logger));
   const lifecycle = app.get(Lifecycle);
   const fastify = app.getHttpAdapter().getInstance();
-  fastify.addHook('onSend', async (req, reply) => {
+  // Callback style: an async hook costs every answer a promise.
+  fastify.addHook('onSend', (req, reply, _payload, done) => {
     reply.header('x-request-id', req.id);
     // While draining, a kept-alive socket would hold the shutdown open: ask the client to close it.
     if (lifecycle.closing) reply.header('connection', 'close');
+    done();
   });
   logRequests(fastify, config);
   app.useGlobalPipes(createValidationPipe());
@@ -84,16 +86,17 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
  * only when its level is enabled; URLs carry no secrets (keys travel in headers).
  */
 function logRequests(fastify: FastifyInstance, config: AppConfig): void {
+  if (config.LOG_LEVEL === 'silent') return;
   const successes = ['debug', 'trace'].includes(config.LOG_LEVEL);
   fastify.addHook('onResponse', (req, reply, done) => {
     const status = reply.statusCode;
     if (status >= 400 || successes) {
       // A 503 is PostgreSQL or Redis away (already logged once by whoever saw it) or a drain: warn.
       const level = status === 503 ? 'warn' : status >= 500 ? 'error' : status >= 400 ? 'info' : 'debug';
-      PinoLogger.root?.[level](
-        { reqId: req.id, method: req.method, url: req.url, statusCode: status, responseTime: Math.round(reply.elapsedTime) },
-        'request completed',
-      );
+      const logger = PinoLogger.root;
+      if (logger?.isLevelEnabled(level)) {
+        logger[level]({ reqId: req.id, method: req.method, url: req.url, statusCode: status, responseTime: Math.round(reply.elapsedTime) }, 'request completed');
+      }
     }
     done();
   });

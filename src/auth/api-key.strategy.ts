@@ -26,12 +26,17 @@ export class BearerKeyStrategy extends PassportStrategy(BearerStrategy, 'bearer'
   }
 }
 
+/** The key in a `dapr-api-token` header (the first, if repeated), or undefined. */
+export function daprApiToken(req: Pick<AuthenticatingRequest, 'headers'>): string | undefined {
+  const header = req.headers['dapr-api-token'];
+  return (Array.isArray(header) ? header[0] : header) || undefined;
+}
+
 /** `dapr-api-token: <key>`, the header the Dapr SDKs send. */
 @Injectable()
 export class DaprTokenStrategy extends PassportStrategy(CustomStrategy, 'dapr-token') {
   async validate(req: AuthenticatingRequest) {
-    const header = req.headers['dapr-api-token'];
-    const token = Array.isArray(header) ? header[0] : header;
+    const token = daprApiToken(req);
     if (!token) return false;
     return (await req.authService.verify(token)) ?? false;
   }

@@ -49,7 +49,11 @@ export class AuthService implements OnModuleInit {
     this.redis.onReconnect(() => this.cache.clear());
   }
 
-  async verify(key: string): Promise<Principal | null> {
+  /**
+   * What verify() answers without a database query: null for no key, the owner for OWNER_TOKEN,
+   * a cached key's principal; otherwise the key's hash, to look up.
+   */
+  private known(key: string): Principal | null | string {
     if (!key || key.length > 512) return null;
     // One hash per request: it is both the cache key and what OWNER_TOKEN is compared against.
     const hash = this.hasher.hash(key);
@@ -63,9 +67,22 @@ export class AuthService implements OnModuleInit {
         keyId: null,
       };
     }
-    const now = Date.now();
     const cached = this.cache.get(hash);
-    if (cached && cached.until > now) return cached.principal;
+    if (cached && cached.until > Date.now()) return cached.principal;
+    return hash;
+  }
+
+  /** verify() when it needs no database query (the guard's path without a promise); undefined when it does. */
+  verifyWithoutQuery(key: string): Principal | null | undefined {
+    const known = this.known(key);
+    return typeof known === 'string' ? undefined : known;
+  }
+
+  async verify(key: string): Promise<Principal | null> {
+    const known = this.known(key);
+    if (typeof known !== 'string') return known;
+    const hash = known;
+    const now = Date.now();
     const row = await this.keys
       .createQueryBuilder('k')
       .innerJoinAndSelect('k.user', 'u')

@@ -27,9 +27,15 @@ export function IsLockName(field: string, options: Pick<ValidationOptions, 'each
   );
 }
 
+/** Well-formed UTF-16: no lone surrogate. */
+export const WELL_FORMED_TEXT = /^(?:[^\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])*$/;
+
+/** Display text: no control character but tab and line breaks, nothing UNPRINTABLE. */
+export const DISPLAY_TEXT = new RegExp(`^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f${UNPRINTABLE}]*$`);
+
 /** No lone UTF-16 surrogate: it would be stored as U+FFFD, not as sent. */
 export function IsWellFormedText(field: string): PropertyDecorator {
-  return Matches(/^(?:[^\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])*$/, { message: `${field} must be well-formed Unicode (no lone surrogates)` });
+  return Matches(WELL_FORMED_TEXT, { message: `${field} must be well-formed Unicode (no lone surrogates)` });
 }
 
 /**
@@ -39,7 +45,7 @@ export function IsWellFormedText(field: string): PropertyDecorator {
  */
 export function IsDisplayText(field: string): PropertyDecorator {
   return applyDecorators(
-    Matches(new RegExp(`^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f${UNPRINTABLE}]*$`), {
+    Matches(DISPLAY_TEXT, {
       message: `${field} must not contain control characters other than tab and line breaks`,
     }),
     IsWellFormedText(field),

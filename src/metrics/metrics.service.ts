@@ -162,10 +162,19 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     this.events.on('ended', this.listeners.ended);
     // A Fastify hook, not a Nest interceptor, so 401s, 404s and validation errors are timed too.
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
+    // One labelled child per method, route and status, looked up without building its labels.
+    const children = new Map<string, Map<string | undefined, Map<number, Histogram.Internal<string>>>>();
     fastify.addHook('onResponse', (request, reply, done) => {
       // The route pattern, never the raw URL: ids in paths would explode the label set.
-      const route = request.routeOptions?.url ?? 'unmatched';
-      this.httpDuration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1_000);
+      const route = request.routeOptions?.url;
+      const status = reply.statusCode;
+      let byRoute = children.get(request.method);
+      if (!byRoute) children.set(request.method, (byRoute = new Map()));
+      let byStatus = byRoute.get(route);
+      if (!byStatus) byRoute.set(route, (byStatus = new Map()));
+      let child = byStatus.get(status);
+      if (!child) byStatus.set(status, (child = this.httpDuration.labels({ method: request.method, route: route ?? 'unmatched', status_code: String(status) })));
+      child.observe(reply.elapsedTime / 1_000);
       done();
     });
   }

@@ -5,9 +5,12 @@ import { PoolView } from './lock-store';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
-/** The sfp wire form of a ticket. */
+/**
+ * The sfp wire form of a ticket. A released ticket's queuePosition is undefined, which JSON
+ * leaves out (deleting the key instead would turn every such object into a slow dictionary).
+ */
 export function toTicketDto(t: Ticket): TicketDto {
-  const dto: TicketDto = {
+  return {
     id: t.id,
     ticketId: t.id,
     repository: t.repository,
@@ -16,7 +19,7 @@ export function toTicketDto(t: Ticket): TicketDto {
     pool: t.pool,
     count: t.lockCount,
     status: t.status,
-    queuePosition: t.queuePosition ?? undefined,
+    queuePosition: t.status === 'released' ? undefined : (t.queuePosition ?? undefined),
     leaseStart: iso(t.leaseStart),
     leaseDurationSeconds: t.leaseDurationSeconds,
     leaseExpiresAt: iso(t.leaseExpiresAt),
@@ -31,8 +34,6 @@ export function toTicketDto(t: Ticket): TicketDto {
     createdAt: t.createdAt.toISOString(),
     updatedAt: t.updatedAt.toISOString(),
   };
-  if (t.status === 'released') delete dto.queuePosition;
-  return dto;
 }
 
 /** The wire form of a pool, with each member's state and the pool's queue. */

@@ -1,9 +1,10 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsInt, IsNumber, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
-import { MAX_NAME_LENGTH } from '../../common/lock-name';
-import { IsDisplayText, IsLockName } from '../../common/lock-name.validator';
-import { IsTicketMetadata, METADATA_MAX_ENTRIES, METADATA_MAX_KEY_LENGTH, METADATA_MAX_VALUE_LENGTH } from './ticket-metadata.validator';
+import { MAX_NAME_LENGTH, nameProblem } from '../../common/lock-name';
+import { DISPLAY_TEXT, IsDisplayText, IsLockName, WELL_FORMED_TEXT } from '../../common/lock-name.validator';
+import { registerCompiledBodyCheck } from '../../common/validation';
+import { IsTicketMetadata, METADATA_MAX_ENTRIES, METADATA_MAX_KEY_LENGTH, METADATA_MAX_VALUE_LENGTH, metadataProblem } from './ticket-metadata.validator';
 
 /** Most resources one ticket may ask for by name. */
 export const MAX_SET_SIZE = 16;
@@ -89,6 +90,63 @@ export class QueueLockDto {
   @IsTicketMetadata()
   metadata?: Record<string, string>;
 }
+
+/**
+ * The compiled check of a QueueLockDto body (see CompiledBodyCheck): each field absent or plainly
+ * valid by the decorators above, or undefined, and class-validator decides (and words the 400).
+ * It errs towards undefined: a null optional field, a `reason` longer than 500 UTF-16 units
+ * (MaxLength counts a surrogate pair as one character), a metadata key that class-transformer
+ * would not copy (a name of Object.prototype).
+ */
+const isName = (v: unknown): v is string => typeof v === 'string' && nameProblem(v) === null;
+const isIntIn = (v: unknown, min: number, max: number) => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+
+function copyOfResources(v: unknown): string[] | undefined {
+  if (!Array.isArray(v) || v.length < 1 || v.length > MAX_SET_SIZE) return undefined;
+  for (const name of v) if (!isName(name)) return undefined;
+  return new Set(v).size === v.length ? v.slice() : undefined;
+}
+
+function copyOfMetadata(v: unknown): Record<string, string> | undefined {
+  if (metadataProblem(v) !== null) return undefined;
+  const copy: Record<string, string> = {};
+  for (const [key, value] of Object.entries(v as Record<string, string>)) {
+    if (key in Object.prototype) return undefined;
+    copy[key] = value;
+  }
+  return copy;
+}
+
+export function checkQueueLockBody(body: unknown): QueueLockDto | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const b = body as Record<string, unknown>;
+  if (!isName(b.repository)) return undefined;
+  if (b.resource !== undefined && !isName(b.resource)) return undefined;
+  if (b.pool !== undefined && !isName(b.pool)) return undefined;
+  if (b.count !== undefined && !isIntIn(b.count, 1, MAX_POOL_SIZE)) return undefined;
+  const lease = b.leaseDurationSeconds;
+  if (typeof lease !== 'number' || !Number.isFinite(lease) || lease < 1) return undefined;
+  const reason = b.reason;
+  if (reason !== undefined && (typeof reason !== 'string' || reason.length > 500 || !DISPLAY_TEXT.test(reason) || !WELL_FORMED_TEXT.test(reason))) return undefined;
+  if (b.waitTimeoutSeconds !== undefined && !isIntIn(b.waitTimeoutSeconds, 1, 604_800)) return undefined;
+  let resources: string[] | undefined;
+  if (b.resources !== undefined && (resources = copyOfResources(b.resources)) === undefined) return undefined;
+  let metadata: Record<string, string> | undefined;
+  if (b.metadata !== undefined && (metadata = copyOfMetadata(b.metadata)) === undefined) return undefined;
+  const dto = new QueueLockDto();
+  dto.repository = b.repository;
+  dto.resource = b.resource as string | undefined;
+  dto.resources = resources;
+  dto.pool = b.pool as string | undefined;
+  dto.count = b.count as number | undefined;
+  dto.leaseDurationSeconds = lease;
+  dto.reason = reason as string | undefined;
+  dto.waitTimeoutSeconds = b.waitTimeoutSeconds as number | undefined;
+  dto.metadata = metadata;
+  return dto;
+}
+
+registerCompiledBodyCheck(QueueLockDto, checkQueueLockBody);
 
 export class RenewLockDto {
   @ApiPropertyOptional({
