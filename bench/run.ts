@@ -22,7 +22,7 @@ import { EtcdHandle, findEtcd, startEtcd } from './etcd';
 import { profileMarkdown, summarizeProfile } from './profile';
 import { checkSafety, LoadOptions, LoadResult, mergeResults, SafetyVerdict } from './runner';
 import { buildRef, ROOT, ServiceHandle, startService } from './service';
-import { cpuMsOfCommand, fmt, fmtInt, machineBusyMs, parentPid, processCpuMs, reapedChildrenCpuMs, summary } from './stats';
+import { childrenCpuMs, cpuMsOfCommand, fmt, fmtInt, machineBusyMs, parentPid, processCpuMs, reapedChildrenCpuMs, summary } from './stats';
 import { walPerCycle, WalPerCycle } from './wal';
 import { ContendedResult, EtcdWorkloads, LatenessResult, ServiceWorkloads } from './workloads';
 
@@ -341,6 +341,10 @@ function measurer(service: ServiceHandle, etcd: EtcdHandle | undefined) {
     // through the postmaster's reaped-children CPU.
     const postmaster = [...pgBefore.keys()].map(parentPid).find((p) => p !== undefined);
     const reapedBefore = reapedChildrenCpuMs(postmaster);
+    // Every PostgreSQL process now, whichever database it serves: one that exits during the
+    // workload (the other A/B service's pool closing its idle connections) is reaped with its whole
+    // life's CPU, of which only what it spends from now on belongs to this workload.
+    const childrenBefore = childrenCpuMs(postmaster);
     const sqlBefore = DIAG ? await pgFunctionStats(service.databaseUrl).catch(() => undefined) : undefined;
     if (profile) await service.toggleProfile();
     const before = {
@@ -371,7 +375,8 @@ function measurer(service: ServiceHandle, etcd: EtcdHandle | undefined) {
     for (const [pid, ms] of pgAfter) if (Number.isFinite(ms)) pgMs += ms - (pgBefore.get(pid) ?? 0);
     const reaped = reapedChildrenCpuMs(postmaster) - reapedBefore;
     if (Number.isFinite(reaped) && reaped > 0) {
-      const exitedBefore = [...pgBefore].filter(([pid]) => !pgAfter.has(pid)).reduce((sum, [, ms]) => sum + (Number.isFinite(ms) ? ms : 0), 0);
+      const childrenAfter = childrenCpuMs(postmaster);
+      const exitedBefore = [...childrenBefore].filter(([pid]) => !childrenAfter.has(pid)).reduce((sum, [, ms]) => sum + (Number.isFinite(ms) ? ms : 0), 0);
       pgMs += Math.max(0, reaped - exitedBefore);
     }
     service.assertAlive();

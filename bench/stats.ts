@@ -55,6 +55,19 @@ export function reapedChildrenCpuMs(pid: number | undefined): number {
   return fields ? ((Number(fields[13]) + Number(fields[14])) * 1000) / clockTicks() : NaN;
 }
 
+/** CPU ms of every living child of `ppid` (a postmaster's backends and workers), by pid. */
+export function childrenCpuMs(ppid: number | undefined): Map<number, number> {
+  const fs = require('node:fs');
+  const children = new Map<number, number>();
+  if (ppid === undefined) return children;
+  for (const entry of fs.readdirSync('/proc') as string[]) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = procStat(Number(entry));
+    if (fields && Number(fields[1]) === ppid) children.set(Number(entry), processCpuMs(Number(entry)));
+  }
+  return children;
+}
+
 export function parentPid(pid: number): number | undefined {
   return Number(procStat(pid)?.[1]) || undefined;
 }
