@@ -61,6 +61,19 @@ function copyAssets(srcDir: string, outDir: string): void {
 }
 
 /**
+ * The node options a build ships with: those its package.json's `start:prod` puts before
+ * `dist/src/main` (a heap setting, say). The bench runs each build as production runs it.
+ */
+export function nodeFlagsOf(packageJson: string): string[] {
+  const script: string = JSON.parse(packageJson).scripts?.['start:prod'] ?? '';
+  const m = /\bnode((?:\s+--\S+)*)\s+dist\/src\/main\b/.exec(script);
+  return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
+}
+
+const ownFlags = () => nodeFlagsOf(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+const flagsNote = () => (ownFlags().length ? `, node ${ownFlags().join(' ')}` : '');
+
+/**
  * How to run the service, compiled (ts-node would add its own overhead):
  * - `dist/src/main.js` when it is newer than every file under src/ and migrations/;
  * - otherwise the working tree compiled privately into bench/results/build/worktree (not
@@ -76,15 +89,15 @@ export function resolveEntry(log: (s: string) => void): { command: string[]; not
   const exists = fs.existsSync(main);
   if (mode === 'never') {
     if (!exists) throw new Error('BENCH_BUILD=never but dist/src/main.js does not exist');
-    return { command: [main], note: 'dist/ as built' };
+    return { command: [...ownFlags(), main], note: `dist/ as built${flagsNote()}` };
   }
   const fresh = exists && Math.max(newestMtime(path.join(ROOT, 'src')), newestMtime(path.join(ROOT, 'migrations'))) < fs.statSync(main).mtimeMs;
-  if (mode === 'auto' && fresh) return { command: [main], note: 'dist/ (newer than src/)' };
+  if (mode === 'auto' && fresh) return { command: [...ownFlags(), main], note: `dist/ (newer than src/)${flagsNote()}` };
   const buildRoot = path.join(__dirname, 'results', 'build');
   if (mode !== 'head') {
     log(`${exists ? 'dist/ is older than src/' : 'no dist/'}: compiling the working tree into ${path.relative(ROOT, buildRoot)}/worktree ...`);
     const wt = tsc(path.join(ROOT, 'tsconfig.build.json'), path.join(buildRoot, 'worktree'), ROOT);
-    if (wt.ok) return { command: [path.join(buildRoot, 'worktree/src/main.js')], note: 'working tree, compiled' };
+    if (wt.ok) return { command: [...ownFlags(), path.join(buildRoot, 'worktree/src/main.js')], note: `working tree, compiled${flagsNote()}` };
     log(`the working tree does not compile (someone's work in progress?):\n${wt.out.split('\n').slice(0, 10).join('\n')}`);
   }
   const head = buildRef('HEAD', log);
@@ -101,11 +114,41 @@ export function buildRef(ref: string, log: (s: string) => void): { command: stri
   fs.mkdirSync(src, { recursive: true });
   const archive = spawnSync('sh', ['-c', `git archive ${sha} src migrations tsconfig.json tsconfig.build.json | tar -x -C '${src}'`], { cwd: ROOT, encoding: 'utf8' });
   if (archive.status !== 0) throw new Error(`git archive ${ref} failed: ${archive.stderr}`);
-  log(`compiling git ${ref} (${sha}) into ${path.relative(ROOT, buildRoot)}/${sha} ...`);
   const out = path.join(buildRoot, sha);
+  const pkg = spawnSync('git', ['show', `${sha}:package.json`], { cwd: ROOT, encoding: 'utf8' });
+  // Its own node_modules (only what this checkout lacks) serves the compiler in src/ and the
+  // compiled code in out/ alike.
+  const ownModules = pkg.status === 0 && installMissingDependencies(pkg.stdout, src, log);
+  log(`compiling git ${ref} (${sha}) into ${path.relative(ROOT, buildRoot)}/${sha} ...`);
   const built = tsc(path.join(src, 'tsconfig.build.json'), out, src);
+  fs.rmSync(path.join(out, 'node_modules'), { force: true });
+  if (ownModules) {
+    fs.mkdirSync(out, { recursive: true });
+    fs.symlinkSync(path.join(src, 'node_modules'), path.join(out, 'node_modules'));
+  }
   if (!built.ok) throw new Error(`git ${ref} does not compile:\n${built.out.split('\n').slice(0, 10).join('\n')}`);
-  return { command: [path.join(out, 'src/main.js')], note: `git ${ref} (${sha}), compiled` };
+  const flags = pkg.status === 0 ? nodeFlagsOf(pkg.stdout) : [];
+  return { command: [...flags, path.join(out, 'src/main.js')], note: `git ${ref} (${sha}), compiled${flags.length ? `, node ${flags.join(' ')}` : ''}` };
+}
+
+/**
+ * Runtime dependencies an earlier build has and this checkout does not (a library since
+ * dropped), at the versions that build pinned, into its own node_modules beside its code. Peers
+ * are not installed: they resolve to this checkout's copies, so no framework is loaded twice.
+ */
+function installMissingDependencies(packageJson: string, out: string, log: (s: string) => void): boolean {
+  const wanted: Record<string, string> = JSON.parse(packageJson).dependencies ?? {};
+  const missing = Object.entries(wanted).filter(([name]) => !fs.existsSync(path.join(ROOT, 'node_modules', name, 'package.json')));
+  if (missing.length === 0) return false;
+  const specs = missing.map(([name, version]) => `${name}@${version}`);
+  log(`installing what that build needs and this checkout lacks, into ${path.relative(ROOT, out)}/node_modules: ${specs.join(', ')} ...`);
+  fs.writeFileSync(path.join(out, 'package.json'), JSON.stringify({ name: 'bench-earlier-build', private: true }));
+  const r = spawnSync('npm', ['install', '--no-save', '--no-package-lock', '--legacy-peer-deps', '--ignore-scripts', '--no-audit', '--no-fund', ...specs], {
+    cwd: out,
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`npm install ${specs.join(' ')} failed:\n${(r.stderr || r.stdout).slice(-2000)}`);
+  return true;
 }
 
 export interface ServiceHandle {
