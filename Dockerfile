@@ -21,4 +21,4 @@ RUN mkdir /data && chown node:node /data
 VOLUME /data
 USER node
 EXPOSE 3000
-CMD ["node", "dist/src/main"]
+CMD ["node", "--max-semi-space-size=32", "dist/src/main"]
