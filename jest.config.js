@@ -6,13 +6,13 @@ const transform = { '^.+\\.ts$': tsJest, '/node_modules/.+/content-disposition/.
 const transformIgnorePatterns = ['^(?!.*/node_modules/content-disposition/).*/node_modules/'];
 // The pipeline client's packages are tested from their sources, built or not.
 const moduleNameMapper = { '^@queue-mutex/client$': '<rootDir>/packages/client/src/index.ts' };
-const testPathIgnorePatterns = ['/node_modules/', '/dist/'];
+const testPathIgnorePatterns = ['/node_modules/', '/dist/', '<rootDir>/bench/results/'];
 module.exports = {
   projects: [
     {
       displayName: 'unit',
       testEnvironment: 'node',
-      roots: ['<rootDir>/src', '<rootDir>/packages', '<rootDir>/actions'],
+      roots: ['<rootDir>/src', '<rootDir>/packages', '<rootDir>/actions', '<rootDir>/bench'],
       testMatch: ['**/*.spec.ts'],
       testPathIgnorePatterns,
       moduleNameMapper,
