@@ -93,6 +93,7 @@ describe('queue-mutex CLI', () => {
 
   it('a command running three times its lease keeps the lock: renewed, never expired, nobody else granted meanwhile', async () => {
     const l = newLock();
+    const started = Date.now();
     const r = startCli(['run', ...lockArgs(l), '--lease', '1s', '--', 'sleep', '3.5'], env());
     const held = await waitFor('the CLI to hold the lock', async () => (await tickets(l)).find((t) => t.status === 'acquired'));
     const waiter = (await http(cluster.url, holderKey).post('/sfp/api/locks', { ...l, leaseDurationSeconds: 5 })).body;
@@ -100,7 +101,13 @@ describe('queue-mutex CLI', () => {
     void r.exited.then(() => (done = true));
     while (!done) {
       const now = await tickets(l);
-      if (!done) expect(now.find((t) => t.status === 'acquired')?.id).toBe(held.id);
+      if (now.find((t) => t.status === 'acquired')?.id !== held.id) {
+        // Only the command's end passes the lock on: the CLI released it (not an expiry) and is
+        // now exiting, never before the command's 3.5 s were up.
+        expect(now.find((t) => t.id === held.id)).toMatchObject({ status: 'released', releaseReason: 'released' });
+        expect(Date.now() - started).toBeGreaterThanOrEqual(3_500);
+        break;
+      }
       await new Promise((res) => setTimeout(res, 150));
     }
     expect((await r.exited).code).toBe(0);
