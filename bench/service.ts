@@ -70,8 +70,10 @@ export function nodeFlagsOf(packageJson: string): string[] {
   return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
 }
 
-const ownFlags = () => nodeFlagsOf(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-const flagsNote = () => (ownFlags().length ? `, node ${ownFlags().join(' ')}` : '');
+/** How to run a compiled entry point with those options, and a note that names them. */
+function launch(flags: string[], main: string, note: string): { command: string[]; note: string } {
+  return { command: [...flags, main], note: flags.length ? `${note}, node ${flags.join(' ')}` : note };
+}
 
 /**
  * How to run the service, compiled (ts-node would add its own overhead):
@@ -87,17 +89,18 @@ export function resolveEntry(log: (s: string) => void): { command: string[]; not
   const main = path.join(ROOT, 'dist/src/main.js');
   const mode = process.env.BENCH_BUILD ?? 'auto';
   const exists = fs.existsSync(main);
+  const flags = nodeFlagsOf(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
   if (mode === 'never') {
     if (!exists) throw new Error('BENCH_BUILD=never but dist/src/main.js does not exist');
-    return { command: [...ownFlags(), main], note: `dist/ as built${flagsNote()}` };
+    return launch(flags, main, 'dist/ as built');
   }
   const fresh = exists && Math.max(newestMtime(path.join(ROOT, 'src')), newestMtime(path.join(ROOT, 'migrations'))) < fs.statSync(main).mtimeMs;
-  if (mode === 'auto' && fresh) return { command: [...ownFlags(), main], note: `dist/ (newer than src/)${flagsNote()}` };
+  if (mode === 'auto' && fresh) return launch(flags, main, 'dist/ (newer than src/)');
   const buildRoot = path.join(__dirname, 'results', 'build');
   if (mode !== 'head') {
     log(`${exists ? 'dist/ is older than src/' : 'no dist/'}: compiling the working tree into ${path.relative(ROOT, buildRoot)}/worktree ...`);
     const wt = tsc(path.join(ROOT, 'tsconfig.build.json'), path.join(buildRoot, 'worktree'), ROOT);
-    if (wt.ok) return { command: [...ownFlags(), path.join(buildRoot, 'worktree/src/main.js')], note: `working tree, compiled${flagsNote()}` };
+    if (wt.ok) return launch(flags, path.join(buildRoot, 'worktree/src/main.js'), 'working tree, compiled');
     log(`the working tree does not compile (someone's work in progress?):\n${wt.out.split('\n').slice(0, 10).join('\n')}`);
   }
   const head = buildRef('HEAD', log);
@@ -116,9 +119,10 @@ export function buildRef(ref: string, log: (s: string) => void): { command: stri
   if (archive.status !== 0) throw new Error(`git archive ${ref} failed: ${archive.stderr}`);
   const out = path.join(buildRoot, sha);
   const pkg = spawnSync('git', ['show', `${sha}:package.json`], { cwd: ROOT, encoding: 'utf8' });
+  const packageJson = pkg.status === 0 ? pkg.stdout : '{}';
   // Its own node_modules (only what this checkout lacks) serves the compiler in src/ and the
   // compiled code in out/ alike.
-  const ownModules = pkg.status === 0 && installMissingDependencies(pkg.stdout, src, log);
+  const ownModules = installMissingDependencies(packageJson, src, log);
   log(`compiling git ${ref} (${sha}) into ${path.relative(ROOT, buildRoot)}/${sha} ...`);
   const built = tsc(path.join(src, 'tsconfig.build.json'), out, src);
   fs.rmSync(path.join(out, 'node_modules'), { force: true });
@@ -127,8 +131,7 @@ export function buildRef(ref: string, log: (s: string) => void): { command: stri
     fs.symlinkSync(path.join(src, 'node_modules'), path.join(out, 'node_modules'));
   }
   if (!built.ok) throw new Error(`git ${ref} does not compile:\n${built.out.split('\n').slice(0, 10).join('\n')}`);
-  const flags = pkg.status === 0 ? nodeFlagsOf(pkg.stdout) : [];
-  return { command: [...flags, path.join(out, 'src/main.js')], note: `git ${ref} (${sha}), compiled${flags.length ? `, node ${flags.join(' ')}` : ''}` };
+  return launch(nodeFlagsOf(packageJson), path.join(out, 'src/main.js'), `git ${ref} (${sha}), compiled`);
 }
 
 /**
@@ -136,15 +139,15 @@ export function buildRef(ref: string, log: (s: string) => void): { command: stri
  * dropped), at the versions that build pinned, into its own node_modules beside its code. Peers
  * are not installed: they resolve to this checkout's copies, so no framework is loaded twice.
  */
-function installMissingDependencies(packageJson: string, out: string, log: (s: string) => void): boolean {
+function installMissingDependencies(packageJson: string, dir: string, log: (s: string) => void): boolean {
   const wanted: Record<string, string> = JSON.parse(packageJson).dependencies ?? {};
   const missing = Object.entries(wanted).filter(([name]) => !fs.existsSync(path.join(ROOT, 'node_modules', name, 'package.json')));
   if (missing.length === 0) return false;
   const specs = missing.map(([name, version]) => `${name}@${version}`);
-  log(`installing what that build needs and this checkout lacks, into ${path.relative(ROOT, out)}/node_modules: ${specs.join(', ')} ...`);
-  fs.writeFileSync(path.join(out, 'package.json'), JSON.stringify({ name: 'bench-earlier-build', private: true }));
+  log(`installing what that build needs and this checkout lacks, into ${path.relative(ROOT, dir)}/node_modules: ${specs.join(', ')} ...`);
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'bench-earlier-build', private: true }));
   const r = spawnSync('npm', ['install', '--no-save', '--no-package-lock', '--legacy-peer-deps', '--ignore-scripts', '--no-audit', '--no-fund', ...specs], {
-    cwd: out,
+    cwd: dir,
     encoding: 'utf8',
   });
   if (r.status !== 0) throw new Error(`npm install ${specs.join(' ')} failed:\n${(r.stderr || r.stdout).slice(-2000)}`);
