@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { PgPool } from '../database/pg-pool';
-import { ticketFromRow } from '../mutex/domain/ticket';
+import { poolFromRow } from '../mutex/postgres-lock-store';
 import { PoolView } from '../mutex/lock-store';
 import { escapeLike } from './repository-patterns';
 import { SqlWhereBuilder, statementName } from './sql-where.builder';
@@ -22,19 +22,6 @@ export interface PoolPage {
 }
 
 type Raw = Record<string, any>;
-
-/** A pool from mutex_pool_view's JSON (80-reads.sql), as PostgresLockStore reads it. */
-function poolFromRow(raw: Raw): PoolView {
-  return {
-    repository: raw.repository,
-    name: raw.name,
-    description: raw.description ?? null,
-    members: (raw.members as Raw[]).map((m) => ({ resource: m.resource, fence: Number(m.fence), holder: m.holder ? ticketFromRow(m.holder) : null })),
-    queue: (raw.queue as Raw[]).map(ticketFromRow),
-    createdAt: new Date(raw.created_at),
-    updatedAt: new Date(raw.updated_at),
-  };
-}
 
 /**
  * Read-only queries over the pools of every repository, for the owner's view; each pool is read

@@ -17,7 +17,8 @@ function answer<O extends string>(raw: Raw): TicketAnswer<O> {
   return { ...change(raw), outcome: raw.outcome as O, ticket: raw.ticket ? ticketFromRow(raw.ticket) : undefined };
 }
 
-function poolFromRow(raw: Raw): PoolView {
+/** A pool from mutex_pool_view's JSON (80-reads.sql); the owner's pool overview reads the same. */
+export function poolFromRow(raw: Raw): PoolView {
   return {
     repository: raw.repository,
     name: raw.name,
