@@ -48,7 +48,7 @@ const body = fc.oneof(
   fc.record(fields, { requiredKeys: [] }),
   // The usual shape: a repository, a lease and one or two more fields.
   fc.record(fields, { requiredKeys: ['repository', 'leaseDurationSeconds'] }).chain((b) =>
-    fc.subarray(Object.keys(b), { maxLength: 4 }).map((keys) => Object.fromEntries(Object.entries(b).filter(([k]) => k === 'repository' || k === 'leaseDurationSeconds' || keys.includes(k)))),
+    fc.subarray(Object.keys(b), { maxLength: Math.min(4, Object.keys(b).length) }).map((keys) => Object.fromEntries(Object.entries(b).filter(([k]) => k === 'repository' || k === 'leaseDurationSeconds' || keys.includes(k)))),
   ),
 );
 
