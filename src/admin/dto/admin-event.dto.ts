@@ -1,33 +1,30 @@
-import { MAX_NAME_LENGTH } from '../../common/lock-name';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsIn, IsInt, IsISO8601, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsISO8601, IsOptional, Matches, Max, Min } from 'class-validator';
 import { ActorDto } from './admin-resource.dto';
-import { QueryInt } from './query-transforms';
+import { QueryInt, TextFilter } from './query-transforms';
 
 export const EVENT_TYPES = ['queued', 'granted', 'renewed', 'released', 'expired', 'cleared', 'cancelled', 'timed_out'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
-const PRINTABLE = /^[^\u0000-\u001f\u007f]+$/;
-
 export class EventsQueryDto {
   @ApiPropertyOptional({ description: 'Only this repository (exact)', example: 'flxbl-io/sf-core' })
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_NAME_LENGTH) @Matches(PRINTABLE, { message: 'repository must not contain control characters' })
+  @TextFilter('repository')
   repository?: string;
 
   @ApiPropertyOptional({
     description: 'Only events of tickets for this resource (exact): by itself, as any resource of a set, or as a pool member a ticket got',
     example: 'uat-org',
   })
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_NAME_LENGTH) @Matches(PRINTABLE, { message: 'resource must not contain control characters' })
+  @TextFilter('resource')
   resource?: string;
 
   @ApiPropertyOptional({ description: 'Only events of tickets for members of this pool (exact), waiting or granted', example: 'uat-orgs' })
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_NAME_LENGTH) @Matches(PRINTABLE, { message: 'pool must not contain control characters' })
+  @TextFilter('pool')
   pool?: string;
 
   @ApiPropertyOptional({ description: 'Actor: a user id (UUID) or a name (`system` for expiries and time-outs)' })
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(200) @Matches(PRINTABLE, { message: 'actor must not contain control characters' })
+  @TextFilter('actor', 200)
   actor?: string;
 
   @ApiPropertyOptional({ description: `Comma-separated event types: ${EVENT_TYPES.join(', ')}`, example: 'granted,expired' })

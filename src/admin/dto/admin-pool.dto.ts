@@ -1,22 +1,19 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
-import { MAX_NAME_LENGTH } from '../../common/lock-name';
+import { IsBoolean, IsInt, IsOptional, Max, Min } from 'class-validator';
 import { PoolDto } from '../../mutex/dto/pool.dto';
-import { QueryBoolean, QueryInt } from './query-transforms';
-
-const PRINTABLE = /^[^\u0000-\u001f\u007f]+$/;
+import { QueryBoolean, QueryInt, TextFilter } from './query-transforms';
 
 export class PoolsQueryDto {
   @ApiPropertyOptional({ description: 'Only this repository (exact)', example: 'flxbl-io/sf-core' })
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_NAME_LENGTH) @Matches(PRINTABLE, { message: 'repository must not contain control characters' })
+  @TextFilter('repository')
   repository?: string;
 
   @ApiPropertyOptional({ description: 'Only pools whose name starts with this', example: 'uat-' })
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_NAME_LENGTH) @Matches(PRINTABLE, { message: 'prefix must not contain control characters' })
+  @TextFilter('prefix')
   prefix?: string;
 
   @ApiPropertyOptional({ description: 'Only pools whose name, repository or a member\'s name contains this (case-insensitive)', example: 'uat' })
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_NAME_LENGTH) @Matches(PRINTABLE, { message: 'contains must not contain control characters' })
+  @TextFilter('contains')
   contains?: string;
 
   @ApiPropertyOptional({ description: 'Only pools with a held member or a waiting ticket' })

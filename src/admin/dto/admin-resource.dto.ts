@@ -1,22 +1,19 @@
-import { MAX_NAME_LENGTH } from '../../common/lock-name';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsBoolean, IsInt, IsOptional, Max, Min } from 'class-validator';
 import { STUCK_RULE_DESCRIPTION } from '../stuck-rule';
-import { QueryBoolean, QueryInt } from './query-transforms';
-
-const PRINTABLE = /^[^\u0000-\u001f\u007f]+$/;
+import { QueryBoolean, QueryInt, TextFilter } from './query-transforms';
 
 export class ResourcesQueryDto {
   @ApiPropertyOptional({ description: 'Only this repository (exact)', example: 'flxbl-io/sf-core' })
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_NAME_LENGTH) @Matches(PRINTABLE, { message: 'repository must not contain control characters' })
+  @TextFilter('repository')
   repository?: string;
 
   @ApiPropertyOptional({ description: 'Only resources whose name starts with this', example: 'uat-' })
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_NAME_LENGTH) @Matches(PRINTABLE, { message: 'prefix must not contain control characters' })
+  @TextFilter('prefix')
   prefix?: string;
 
   @ApiPropertyOptional({ description: 'Only locks whose repository or resource contains this (case-insensitive)', example: 'uat' })
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_NAME_LENGTH) @Matches(PRINTABLE, { message: 'contains must not contain control characters' })
+  @TextFilter('contains')
   contains?: string;
 
   @ApiPropertyOptional({ description: 'true: only locks that have a holder; false: only free locks' })
@@ -43,7 +40,7 @@ export class ResourcesQueryDto {
 /** The stuck view takes the same filters but `stuck`, which it implies. */
 export class StuckQueryDto {
   @ApiPropertyOptional({ description: 'Only this repository (exact)' })
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_NAME_LENGTH) @Matches(PRINTABLE, { message: 'repository must not contain control characters' })
+  @TextFilter('repository')
   repository?: string;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
