@@ -41,8 +41,12 @@ describe('without Redis', () => {
     expect(r.body.acquired).toBe(true);
     expect(Date.now() - t0).toBeLessThan(5_000); // its lease end (1 s), not a 10 s re-read
     expect((await b.get(`/sfp/api/locks/${enc(REPO)}/env/${holder.id}`)).body).toMatchObject({ status: 'released', releaseReason: 'expired' });
-    expect(cluster.instances[0].app.get(Wakeups).stats.postgres).toBeGreaterThanOrEqual(1);
-    expect(cluster.instances[0].app.get(Wakeups).stats.redis).toBe(0);
+    // Instance 0 counts its NOTIFY once PostgreSQL has confirmed it, which can be after the waiter
+    // on instance 1 was already woken by it and answered: wait for the count.
+    const wakeups = cluster.instances[0].app.get(Wakeups).stats;
+    for (let i = 0; i < 50 && wakeups.postgres < 1; i++) await sleep(100);
+    expect(wakeups.postgres).toBeGreaterThanOrEqual(1);
+    expect(wakeups.redis).toBe(0);
 
     // A release on one instance wakes a long-poll on the other at once.
     const next = (await a.post('/sfp/api/locks', { repository: REPO, resource: 'env', leaseDurationSeconds: 60 })).body;
