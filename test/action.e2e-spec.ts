@@ -17,10 +17,11 @@ function fileCommands(file: string): Record<string, string> {
   return values;
 }
 
+/** Running: an exited renewer waits, a zombie, for init to reap it (it was detached from main). */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
   } catch {
     return false;
   }

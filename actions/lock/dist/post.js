@@ -832,16 +832,26 @@ async function stopRenewer(pid) {
     return;
   }
   for (let waited = 0; waited < 5e3; waited += 50) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
+    if (exited(pid)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   try {
     process.kill(pid, "SIGKILL");
   } catch {
+  }
+}
+function exited(pid) {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  if (process.platform !== "linux") return false;
+  try {
+    const stat = (0, import_node_fs.readFileSync)(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return true;
   }
 }
 function renewerEvents(log) {

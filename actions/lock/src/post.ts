@@ -51,17 +51,33 @@ async function stopRenewer(pid: number): Promise<void> {
     return; // gone already
   }
   for (let waited = 0; waited < 5_000; waited += 50) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
+    if (exited(pid)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   try {
     process.kill(pid, 'SIGKILL');
   } catch {
     /* gone */
+  }
+}
+
+/**
+ * Gone, or exited and not yet reaped: the renewer was detached, so once main has gone its parent
+ * is the runner's init, which may take its time to reap it. A zombie still answers signal 0.
+ */
+function exited(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  if (process.platform !== 'linux') return false;
+  try {
+    // The state follows the parenthesised command name, which may itself contain ') '.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
   }
 }
 
