@@ -97,7 +97,8 @@ describe('npm start from a fresh copy of the repository, with no DATABASE_URL an
       const health = await http(started.url)
         .get('/health')
         .catch(() => undefined);
-      if (health?.status === 200) return started;
+      // Healthy can come before the start's log line has reached the pipe: wait for both.
+      if (health?.status === 200 && started.output.join('').includes('queue-mutex listening on')) return started;
       await sleep(250);
     }
     throw new Error(`not healthy:\n${output.join('')}`);
