@@ -27,10 +27,13 @@ export async function pgDirectUncontended(databaseUrl: string, opts: LoadOptions
       const resource = `${tag}-pgdirect-${i}`;
       const r = await c.query({
         name: 'enq',
-        text: 'SELECT mutex_queue_ticket($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS r',
+        // p_wait: a lock's first ticket creates it under its repository's lock, which the other
+        // clients' first tickets hold too; waiting for it is what the service does on a 'retry'.
+        text: 'SELECT mutex_queue_ticket($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, p_wait => true) AS r',
         values: ['bench-org/pgdirect', resource, randomUUID(), OWNER_ID, 'owner-token', null, 'sfp', null, 60, null, null, false],
       });
       const ticket = r.rows[0].r.ticket;
+      if (!ticket) throw new Error(`pg direct: ${JSON.stringify(r.rows[0].r)}`);
       if (ticket.status !== 'acquired') throw new Error(`pg direct: ${ticket.status}`);
       await c.query({
         name: 'rel',

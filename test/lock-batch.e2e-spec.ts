@@ -75,6 +75,39 @@ describe('lock operation batches', () => {
     }
   });
 
+  it('hand back every operation on a lock held elsewhere, in order, and run the rest (mutex_batch itself)', async () => {
+    const held = (await enqueue('held-sql')).ticket!;
+    await pg.query('BEGIN');
+    await pg.query('SELECT mutex_guard_lock($1, $2)', [REPO, 'held-sql']);
+    const other = new Client({ connectionString: cluster.databaseUrl });
+    await other.connect();
+    try {
+      const queue = (resource: string) => ({
+        op: 'queue', repository: REPO, resource, ticketId: randomUUID(), requesterId: actor.id, requesterName: actor.name,
+        source: 'sfp', leaseSeconds: 60, try: false,
+      });
+      const ops = [
+        queue('held-sql'),
+        queue('free-sql'),
+        { op: 'release', repository: REPO, resource: 'held-sql', ticketId: held.id, actorId: actor.id, actorName: actor.name },
+        queue('free-sql'),
+      ];
+      const { rows } = await other.query<{ r: { outcome: string; ticket?: { status: string } } }>(
+        'SELECT r FROM mutex_batch($1::jsonb) AS r',
+        [JSON.stringify(ops)],
+      );
+      expect(rows.map(({ r }) => [r.outcome, r.ticket?.status])).toEqual([
+        ['retry', undefined],
+        ['ok', 'acquired'],
+        ['retry', undefined],
+        ['ok', 'queued'],
+      ]);
+    } finally {
+      await other.end();
+      await pg.query('ROLLBACK');
+    }
+  });
+
   it('give up waiting within a moment when a read must settle a lock held elsewhere, and run each operation on its own', async () => {
     const expiring = (await repo.queue({ ...input('due'), leaseSeconds: 1 })).ticket!;
     await new Promise((r) => setTimeout(r, 1_100)); // its lease is over: reading it must settle the lock

@@ -45,8 +45,17 @@ DECLARE
   v_settled jsonb := '{"granted": [], "ended": []}';
   v_after jsonb := '{"granted": [], "ended": []}';
   v_repository_locked boolean := CASE WHEN p_wait AND p_repository IS NOT NULL THEN mutex_lock_repository(p_repository, true) ELSE false END;
+  v_found record;
 BEGIN
-  l := mutex_guarded_lock_of(p_ticket_id, p_repository, p_resource);
+  IF p_repository IS NOT NULL AND p_resource IS NOT NULL THEN -- the guard by name, then one read of both rows
+    PERFORM mutex_guard_lock(p_repository, p_resource);
+    SELECT x AS l, k AS t INTO v_found FROM tickets k JOIN locks x ON x.id = k.lock_id
+     WHERE k.id = p_ticket_id AND x.repository = p_repository AND x.resource = p_resource;
+    IF FOUND THEN l := v_found.l; t := v_found.t; END IF;
+  ELSE
+    l := mutex_guarded_lock_of(p_ticket_id, p_repository, p_resource);
+    IF l.id IS NOT NULL THEN SELECT * INTO t FROM tickets WHERE id = p_ticket_id; END IF;
+  END IF;
   IF l.id IS NULL OR l.coupled > 0 THEN
     SELECT * INTO t FROM tickets WHERE id = p_ticket_id;
     IF NOT FOUND OR NOT mutex_ticket_under(t, p_repository, p_resource) THEN RETURN v_settled || '{"outcome": "not_found"}'; END IF;
@@ -59,12 +68,21 @@ BEGIN
   IF mutex_lock_due(l, v_now) THEN
     v_settled := mutex_settle(l.id, v_now);
     SELECT * INTO l FROM locks WHERE id = l.id;
+    SELECT * INTO t FROM tickets WHERE id = p_ticket_id;
   END IF;
-  SELECT * INTO t FROM tickets WHERE id = p_ticket_id;
   IF t.status = 'released' THEN
     RETURN v_settled || jsonb_build_object('outcome', 'ended', 'ticket', mutex_ticket_json(t, l));
   END IF;
-  IF t.status = 'acquired' THEN
+  IF t.status = 'acquired' AND NOT mutex_ticket_is_set(t) THEN
+    -- mutex_end_holder, written out for the most common release of all (two calls fewer)
+    UPDATE tickets SET status = 'released', release_reason = 'released', released_at = v_now, released_by = p_actor_name,
+           released_by_id = p_actor_id, release_note = NULL, ended_event = mutex_next_event(), previous_ended = l.last_ended,
+           updated_at = v_now
+     WHERE id = t.id RETURNING * INTO t;
+    UPDATE locks SET holder_id = NULL, holder_expires_at = NULL, freed_at = v_now, last_ended = t.id, last_event = t.ended_event,
+           updated_at = v_now
+     WHERE id = l.id;
+  ELSIF t.status = 'acquired' THEN
     t := mutex_end_holder(l, t, 'released', p_actor_id, p_actor_name, NULL, v_now);
   ELSE
     t := mutex_end_single(t, l.last_ended, 'cancelled', p_actor_id, p_actor_name, NULL, v_now);

@@ -7,32 +7,34 @@
 --                     "source", "reason", "metadata", "leaseSeconds", "waitSeconds", "idempotencyKey", "try"}
 --   {"op": "release", "repository", "resource", "ticketId", "actorId", "actorName"}
 --   {"op": "settle",  "repository", "resource", "ticketId"}   (mutex_settle_ticket: a status read)
--- and may carry "now". Every operation still runs under its own lock's guard. The guards of the
--- locks that queue and release name are taken first, all at once, skipping any that another
--- transaction holds: an operation on such a lock answers {"outcome": "retry"} and the caller runs
--- it on its own. So does an operation that would wait for a repository's lock (a coupled lock,
--- see 25-coupled.sql). So a batch never waits behind work on one lock while holding others; the
--- rare waits left (a settle on a busy lock, a guard a coupled change holds) are cut short by a
--- lock timeout, and the caller then runs each operation on its own.
+-- and may carry "now". Every operation still runs under its own lock's guard. A queue or release
+-- tries its lock's guard without waiting (a lock the batch already holds is taken again at no
+-- cost); if another transaction holds it, the operation answers {"outcome": "retry"}, as does
+-- every later operation of the batch on that lock (so a lock's operations keep their order), and
+-- the caller runs them on their own. So does an operation that would wait for a repository's lock
+-- (a coupled lock, see 25-coupled.sql). So a batch never waits behind work on one lock while
+-- holding others; the rare waits left (a settle on a busy lock, a guard a coupled change holds)
+-- are cut short by a lock timeout, and the caller then runs each operation on its own.
 CREATE OR REPLACE FUNCTION mutex_batch(p_ops jsonb) RETURNS SETOF jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   op jsonb;
-  v_busy text[];
+  v_kind text;
+  v_key bigint;
+  v_busy bigint[] := '{}'; -- the guards another transaction holds: every later operation on them retries too, in order
 BEGIN
   PERFORM set_config('lock_timeout', '100ms', true);
-  SELECT coalesce(array_agg(jsonb_build_array(n.repository, n.resource)::text), '{}') INTO v_busy
-    FROM (SELECT DISTINCT o->>'repository' AS repository, o->>'resource' AS resource
-            FROM jsonb_array_elements(p_ops) o WHERE o->>'op' IN ('queue', 'release')) n
-   WHERE NOT mutex_try_guard_lock(n.repository, n.resource);
-
   FOR op IN SELECT value FROM jsonb_array_elements(p_ops) LOOP
-    IF cardinality(v_busy) > 0 AND op->>'op' IN ('queue', 'release')
-       AND jsonb_build_array(op->'repository', op->'resource')::text = ANY (v_busy) THEN
-      RETURN NEXT '{"outcome": "retry"}'::jsonb;
-      CONTINUE;
+    v_kind := op->>'op';
+    IF v_kind = 'queue' OR v_kind = 'release' THEN
+      v_key := mutex_lock_key(op->>'repository', op->>'resource');
+      IF v_key = ANY (v_busy) OR NOT pg_try_advisory_xact_lock(v_key) THEN -- mutex_try_guard_lock, by key
+        v_busy := v_busy || v_key;
+        RETURN NEXT '{"outcome": "retry"}'::jsonb;
+        CONTINUE;
+      END IF;
     END IF;
-    CASE op->>'op'
+    CASE v_kind
       WHEN 'queue' THEN
         RETURN NEXT mutex_queue_ticket(
           p_repository => op->>'repository', p_resource => op->>'resource', p_ticket_id => (op->>'ticketId')::uuid,
