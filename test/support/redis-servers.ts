@@ -1,5 +1,5 @@
-import { ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +36,16 @@ export async function until(what: string, check: () => Promise<boolean>, ms = 30
 
 /** One-off command against a node. */
 export async function command(port: number, ...args: (string | number)[]): Promise<unknown> {
-  const redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  return commandOver({ port }, ...args);
+}
+
+/** One-off command against a node that speaks only TLS, trusting the authority `ca` (PEM). */
+export async function commandTls(port: number, ca: Buffer, ...args: (string | number)[]): Promise<unknown> {
+  return commandOver({ port, tls: { ca } }, ...args);
+}
+
+async function commandOver(options: { port: number; tls?: { ca: Buffer } }, ...args: (string | number)[]): Promise<unknown> {
+  const redis = new Redis({ ...options, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   redis.on('error', () => undefined);
   try {
     await redis.connect();
@@ -62,6 +71,30 @@ export class RedisServers {
     return this.launch(port, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...args]);
   }
 
+  /**
+   * A data node that speaks only TLS, with a certificate for 127.0.0.1 and localhost signed by a
+   * new authority of its own (made with the openssl command); `ca` is that authority's PEM file.
+   */
+  async tlsNode(): Promise<RedisServer & { ca: string }> {
+    const port = await freePort();
+    const dir = join(this.dir, `tls-${port}`);
+    mkdirSync(dir);
+    const file = (name: string) => join(dir, name);
+    const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('ca.key'), '-out', file('ca.crt'), '-days', '1', '-subj', '/CN=queue-mutex test authority');
+    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('redis.key'), '-out', file('redis.csr'), '-subj', '/CN=127.0.0.1');
+    writeFileSync(file('san.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+    openssl('x509', '-req', '-in', file('redis.csr'), '-CA', file('ca.crt'), '-CAkey', file('ca.key'), '-CAcreateserial', '-out', file('redis.crt'), '-days', '1', '-extfile', file('san.cnf'));
+    const ca = readFileSync(file('ca.crt'));
+    const server = await this.launch(
+      port,
+      ['--port', '0', '--tls-port', String(port), '--tls-cert-file', file('redis.crt'), '--tls-key-file', file('redis.key'),
+        '--tls-ca-cert-file', file('ca.crt'), '--tls-auth-clients', 'no', '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      () => commandTls(port, ca, 'PING'),
+    );
+    return { ...server, ca: file('ca.crt') };
+  }
+
   /** A sentinel watching `masterPort` as `name`, quick to declare it down and to fail over. */
   async sentinel(name: string, masterPort: number): Promise<RedisServer> {
     const port = await freePort();
@@ -83,11 +116,11 @@ export class RedisServers {
     return this.launch(port, [conf, '--sentinel']);
   }
 
-  private async launch(port: number, args: string[]): Promise<RedisServer> {
+  private async launch(port: number, args: string[], ping = () => command(port, 'PING')): Promise<RedisServer> {
     const child = spawn('redis-server', args, { stdio: 'ignore' });
     const server: RedisServer = { port, process: child, kill: () => child.kill('SIGKILL') };
     this.servers.push(server);
-    await until(`redis-server on ${port}`, async () => (await command(port, 'PING')) === 'PONG', 10_000);
+    await until(`redis-server on ${port}`, async () => (await ping()) === 'PONG', 10_000);
     return server;
   }
 
