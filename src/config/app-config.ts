@@ -121,6 +121,13 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(2) @Max(200)
   DATABASE_POOL_SIZE = 20;
 
+  /**
+   * Lock-operation batches in flight at once (each one transaction). Past the first, a batch goes
+   * out only while those out have been out 5 ms (src/mutex/lock-call-batcher.ts).
+   */
+  @Transform(toInt) @IsInt() @Min(1) @Max(16)
+  DATABASE_BATCH_LANES = 2;
+
   /** One Redis node. Unset, with no Sentinel or Cluster either: no Redis at all (one instance). */
   @IsOptional() @IsConnectionUrl(['redis:', 'rediss:'], 'redis://host:6379')
   REDIS_URL?: string;

@@ -52,7 +52,7 @@ describe('LockCallBatcher', () => {
 
   it('keeps operations on a lock in flight for the next batch, while a free lane serves other locks', async () => {
     const rec = recorder();
-    const b = new LockCallBatcher(rec.execute, undefined, 2);
+    const b = new LockCallBatcher(rec.execute, undefined, 2, 64, 0);
     const first = [b.run(call('hot', '1')), b.run(call('cold', '2'))];
     await new Promise((r) => setImmediate(r));
     // Arrive while the first batch (hot, cold) is in flight: a second lane is free.
@@ -63,6 +63,48 @@ describe('LockCallBatcher', () => {
     expect(await Promise.all([...first, ...later])).toEqual(['batch:1', 'batch:2', 'batch:3', 'alone:4', 'batch:5']);
     expect(rec.batches).toEqual([[['2'], ['1']], [['3'], ['5']]]);
     expect(rec.maxRunning()).toBe(1);
+  });
+
+  it('opens a second lane only once the batch in flight is slow: a quick batch takes the next operations with it', async () => {
+    let running = 0;
+    let maxRunning = 0;
+    const sizes: number[] = [];
+    const b = new LockCallBatcher<string>(async (ops) => {
+      sizes.push(ops.length);
+      maxRunning = Math.max(maxRunning, ++running);
+      await new Promise((r) => setTimeout(r, 20));
+      running--;
+      return ops.map((op) => `batch:${String(op.id)}`);
+    }, undefined, 2, 64, 1_000);
+    const first = [b.run(call('a', '1')), b.run(call('b', '2'))];
+    await new Promise((r) => setImmediate(r));
+    // Arrive while the first batch is out (for less than the 1 s it would take to open a lane).
+    const later = [b.run(call('c', '3')), b.run(call('d', '4'))];
+    expect(await Promise.all([...first, ...later])).toEqual(['batch:1', 'batch:2', 'batch:3', 'batch:4']);
+    expect(sizes).toEqual([2, 2]);
+    expect(maxRunning).toBe(1);
+  });
+
+  it('sends what waits through a second lane once the batch in flight has been out spareLaneAfterMs', async () => {
+    let finishSlow!: () => void;
+    const b = new LockCallBatcher<string>(
+      async (ops) => {
+        await new Promise<void>((r) => (finishSlow = r));
+        return ops.map((op) => `batch:${String(op.id)}`);
+      },
+      undefined,
+      2,
+      64,
+      10,
+    );
+    const slow = Promise.all([b.run(call('busy', '1')), b.run(call('busy', '2'))]);
+    await new Promise((r) => setImmediate(r));
+    const started = performance.now();
+    // Another lock's operation: not held up by the slow batch beyond the spare lane's delay.
+    await expect(b.run(call('other', '3'))).resolves.toBe('alone:3');
+    expect(performance.now() - started).toBeGreaterThanOrEqual(9);
+    finishSlow();
+    await expect(slow).resolves.toEqual(['batch:1', 'batch:2']);
   });
 
   it('retries every operation on its own when the batch fails, so only the failing one fails', async () => {

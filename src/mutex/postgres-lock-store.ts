@@ -1,4 +1,5 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
 import { PgPool } from '../database/pg-pool';
 import { LockChange, ticketFromRow } from './domain/ticket';
 import { BatchStats, LockCall, LockCallBatcher } from './lock-call-batcher';
@@ -55,7 +56,10 @@ export class PostgresLockStore extends LockStore {
   /** Where the next purge call goes on reading the tickets (a heap page). */
   private purgeFrom = 0;
 
-  constructor(private readonly pg: PgPool) {
+  constructor(
+    private readonly pg: PgPool,
+    @Optional() config?: AppConfig,
+  ) {
     super();
     this.batcher = new LockCallBatcher<Raw>(
       async (ops) => {
@@ -63,6 +67,7 @@ export class PostgresLockStore extends LockStore {
         return rows.map((row) => row.r);
       },
       (a) => a.outcome === 'retry',
+      config?.DATABASE_BATCH_LANES,
     );
   }
 
