@@ -123,7 +123,7 @@ export class AppConfig {
 
   /**
    * Lock-operation batches in flight at once (each one transaction). Past the first, a batch goes
-   * out only while those out have been out 5 ms (src/mutex/lock-call-batcher.ts).
+   * out only while those out have been out 5 ms (src/database/call-batcher.ts).
    */
   @Transform(toInt) @IsInt() @Min(1) @Max(16)
   DATABASE_BATCH_LANES = 2;

@@ -5,7 +5,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { Principal } from '../auth/principal';
 import { Ticket } from '../mutex/domain/ticket';
 import { MutexEventBus } from '../mutex/mutex-event-bus';
-import { BatchStats } from '../mutex/lock-call-batcher';
+import { BatchStats } from '../database/call-batcher';
 import { LockSweeper } from '../mutex/lock-sweeper.service';
 import { LockTimers } from '../mutex/lock-timers.service';
 import { LockStore } from '../mutex/lock-store';

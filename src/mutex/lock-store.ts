@@ -1,5 +1,5 @@
 import { LockChange, Ticket, TicketMetadata, TicketSource } from './domain/ticket';
-import type { BatchStats } from './lock-call-batcher';
+import type { BatchStats } from '../database/call-batcher';
 
 /** Who asks for a change (recorded in the audit trail). */
 export interface Actor {

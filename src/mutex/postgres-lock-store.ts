@@ -2,7 +2,7 @@ import { Injectable, Optional } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { PgPool } from '../database/pg-pool';
 import { LockChange, ticketFromRow } from './domain/ticket';
-import { BatchStats, LockCall, LockCallBatcher } from './lock-call-batcher';
+import { BatchedCall, BatchStats, CallBatcher } from '../database/call-batcher';
 import { Actor, LockStore, LockSummary, PoolView, PutPoolOutcome, QueueAnswer, QueueInput, QueueOutcome, TicketAnswer, UnlockStatus } from './lock-store';
 
 type Raw = Record<string, any>;
@@ -43,7 +43,7 @@ const PURGE_PAGES_PER_CALL = 8192;
 /**
  * The lock store in PostgreSQL: every operation is one call of one SQL function of
  * src/mutex/sql, called with named arguments. Queue, settle and release, the calls every lock
- * cycle makes, go through a LockCallBatcher: concurrent ones share one `mutex_batch` call and
+ * cycle makes, go through a CallBatcher: concurrent ones share one `mutex_batch` call and
  * one transaction.
  *
  * An operation on a coupled lock (a set's or a pool's: 25-coupled.sql) needs its repository's
@@ -52,7 +52,7 @@ const PURGE_PAGES_PER_CALL = 8192;
  */
 @Injectable()
 export class PostgresLockStore extends LockStore {
-  readonly batcher: LockCallBatcher<Raw>;
+  readonly batcher: CallBatcher<Raw>;
   /** Where the next purge call goes on reading the tickets (a heap page). */
   private purgeFrom = 0;
 
@@ -61,13 +61,12 @@ export class PostgresLockStore extends LockStore {
     @Optional() config?: AppConfig,
   ) {
     super();
-    this.batcher = new LockCallBatcher<Raw>(
+    this.batcher = new CallBatcher<Raw>(
       async (ops) => {
         const rows = await this.pg.query<{ r: Raw }>('mutex_batch', 'SELECT r FROM mutex_batch($1::jsonb) AS r', [JSON.stringify(ops)]);
         return rows.map((row) => row.r);
       },
-      (a) => a.outcome === 'retry',
-      config?.DATABASE_BATCH_LANES,
+      { runAlone: (a) => a.outcome === 'retry', maxInFlight: config?.DATABASE_BATCH_LANES },
     );
   }
 
@@ -89,7 +88,7 @@ export class PostgresLockStore extends LockStore {
   /** Batched with concurrent operations when the lock is known up front; otherwise a call of its own. */
   private batched(repository: string | null | undefined, resource: string | null | undefined, op: Raw, alone: () => Promise<Raw>): Promise<Raw> {
     if (!repository || !resource) return alone();
-    const call: LockCall<Raw> = { lockKey: lockKey(repository, resource), operation: op, alone };
+    const call: BatchedCall<Raw> = { key: lockKey(repository, resource), operation: op, alone };
     return this.batcher.run(call);
   }
 

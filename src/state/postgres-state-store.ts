@@ -1,7 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { PoolClient } from 'pg';
 import { DataSource } from 'typeorm';
+import { AppConfig } from '../config/app-config';
+import { CallBatcher } from '../database/call-batcher';
 import { PgPool } from '../database/pg-pool';
 import { compileStateQuery } from './state-query.compiler';
 import { StateQuery } from './state-query.parser';
@@ -22,10 +24,19 @@ const ADVISORY_CLASS = 0x5374;
 const SQL = {
   get: `SELECT value::text AS json, etag::text AS etag, expires_at FROM state_entries WHERE store = $1 AND key = $2 AND ${LIVE}`,
   getMany: `SELECT key, value, etag::text AS etag, expires_at FROM state_entries WHERE store = $1 AND key = ANY($2::text[]) AND ${LIVE}`,
+  // Concurrent gets, each by its place in the arrays (1-based); a key not found has no row.
+  getEach: `SELECT q.i::int AS i, e.value::text AS json, e.etag::text AS etag, e.expires_at
+    FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS q(store, key, i)
+    JOIN state_entries e ON e.store = q.store AND e.key = q.key AND (e.expires_at IS NULL OR e.expires_at > now())`,
   // last-write without an etag: always wins. EXCLUDED.etag is the fresh nextval() of the attempted insert.
   upsert: `INSERT INTO state_entries AS s (store, key, value, expires_at) VALUES ($1, $2, $3::jsonb, ${EXPIRES})
     ON CONFLICT (store, key) DO UPDATE SET value = EXCLUDED.value, etag = EXCLUDED.etag, expires_at = EXCLUDED.expires_at, updated_at = now()
     RETURNING etag::text AS etag`,
+  // The same for several keys at once (concurrent saves, one of each key: one statement, one commit).
+  upsertMany: `INSERT INTO state_entries AS s (store, key, value, expires_at)
+    SELECT w.store, w.key, w.value::jsonb, now() + w.ttl * interval '1 second'
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS w(store, key, value, ttl)
+    ON CONFLICT (store, key) DO UPDATE SET value = EXCLUDED.value, etag = EXCLUDED.etag, expires_at = EXCLUDED.expires_at, updated_at = now()`,
   // first-write without an etag: only if the key is absent (an expired row counts as absent).
   insert: `INSERT INTO state_entries AS s (store, key, value, expires_at) VALUES ($1, $2, $3::jsonb, ${EXPIRES})
     ON CONFLICT (store, key) DO UPDATE SET value = EXCLUDED.value, etag = EXCLUDED.etag, expires_at = EXCLUDED.expires_at, updated_at = now()
@@ -67,16 +78,49 @@ function toEntry(row: EntryRow): StateEntry {
   return { key: row.key, value: row.value, etag: row.etag, expiresAt: row.expires_at };
 }
 
+type Found = { json: string; etag: string; expiresAt: Date | null } | null;
+
+/** A state key as a batch key: its store and key, apart. */
+const batchKey = (store: string, key: string) => `${store}\u001f${key}`;
+
+/**
+ * Dapr state in PostgreSQL. A get and a plain save (no etag, last write wins), the calls a
+ * client makes most, go through CallBatchers: those that arrive together share one statement,
+ * and the saves one commit. Every other write is its own statement or transaction.
+ */
 @Injectable()
 export class PostgresStateStore extends StateStore {
+  readonly reads: CallBatcher<Found>;
+  readonly saves: CallBatcher<WriteResult>;
+
   constructor(
     private readonly pg: PgPool,
     @InjectDataSource() private readonly dataSource: DataSource,
+    @Optional() config?: AppConfig,
   ) {
     super();
+    const maxInFlight = config?.DATABASE_BATCH_LANES;
+    this.reads = new CallBatcher<Found>(async (ops) => {
+      const rows = await this.pg.query<{ i: number; json: string; etag: string; expires_at: Date | null }>('state_get_each', SQL.getEach, [
+        ops.map((o) => o.store),
+        ops.map((o) => o.key),
+      ]);
+      const found: Found[] = ops.map(() => null);
+      for (const r of rows) found[r.i - 1] = { json: r.json, etag: r.etag, expiresAt: r.expires_at };
+      return found;
+    }, { maxInFlight });
+    // One of each key per statement: an upsert cannot change one row twice.
+    this.saves = new CallBatcher<WriteResult>(async (ops) => {
+      await this.pg.query('state_upsert_many', SQL.upsertMany, [ops.map((o) => o.store), ops.map((o) => o.key), ops.map((o) => o.value), ops.map((o) => o.ttlSeconds)]);
+      return ops.map(() => ({ ok: true }));
+    }, { maxInFlight, onePerKey: true });
   }
 
-  async get(store: string, key: string) {
+  get(store: string, key: string): Promise<Found> {
+    return this.reads.run({ key: batchKey(store, key), operation: { store, key }, alone: () => this.getAlone(store, key) });
+  }
+
+  private async getAlone(store: string, key: string): Promise<Found> {
     const rows = await this.pg.query<{ json: string; etag: string; expires_at: Date | null }>('state_get', SQL.get, [store, key]);
     const row = rows[0];
     return row ? { json: row.json, etag: row.etag, expiresAt: row.expires_at } : null;
@@ -92,8 +136,12 @@ export class PostgresStateStore extends StateStore {
     if (writes.length === 0) return { ok: true };
     // One statement is atomic by itself: the common single write skips BEGIN/COMMIT round trips.
     if (writes.length === 1) {
+      const [w] = writes;
       const exec: Exec = (name, text, values) => this.pg.query(name, text, values);
-      return this.apply(exec, store, writes[0], 0);
+      const alone = () => this.apply(exec, store, w, 0);
+      if (w.kind !== 'upsert' || w.etag !== null || w.concurrency === 'first-write') return alone();
+      const operation = { store, key: w.key, value: JSON.stringify(w.value), ttlSeconds: w.ttlSeconds };
+      return this.saves.run({ key: batchKey(store, w.key), operation, alone });
     }
     // Ordered key locks prevent deadlocks between our own writers; should one still happen (or a
     // serialisation failure), everything was rolled back, so running it again is safe.

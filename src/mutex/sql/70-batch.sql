@@ -1,5 +1,5 @@
 -- Batches: operations that arrive together on an instance share one call and one transaction
--- (one round trip, one WAL flush). See src/mutex/lock-call-batcher.ts for the caller's side.
+-- (one round trip, one WAL flush). See src/database/call-batcher.ts for the caller's side.
 
 
 -- One answer per operation, in order. Each operation is a JSON object naming its fields:

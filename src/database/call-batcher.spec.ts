@@ -1,4 +1,4 @@
-import { LockCall, LockCallBatcher } from './lock-call-batcher';
+import { BatchedCall, CallBatcher } from './call-batcher';
 
 /** An executor that records each batch (as each operation's id) and answers each operation with its id. */
 function recorder(fail?: (batch: unknown[][]) => unknown) {
@@ -19,19 +19,19 @@ function recorder(fail?: (batch: unknown[][]) => unknown) {
   return { execute, batches, maxRunning: () => maxRunning };
 }
 
-const call = (lockKey: string, id: string, alone = () => Promise.resolve(`alone:${id}`)): LockCall<string> => ({ lockKey, operation: { id }, alone });
+const call = (key: string, id: string, alone = () => Promise.resolve(`alone:${id}`)): BatchedCall<string> => ({ key, operation: { id }, alone });
 
-describe('LockCallBatcher', () => {
+describe('CallBatcher', () => {
   it('sends an operation that arrives alone as its own call', async () => {
     const rec = recorder();
-    const b = new LockCallBatcher(rec.execute);
+    const b = new CallBatcher(rec.execute);
     await expect(b.run(call('a', '1'))).resolves.toBe('alone:1');
     expect(rec.batches).toHaveLength(0);
   });
 
   it('groups operations of one event-loop turn into one batch, ordered by lock, stable within a lock', async () => {
     const rec = recorder();
-    const b = new LockCallBatcher(rec.execute);
+    const b = new CallBatcher(rec.execute);
     const answers = await Promise.all([b.run(call('c', '1')), b.run(call('a', '2')), b.run(call('c', '3')), b.run(call('b', '4')), b.run(call('a', '5'))]);
     expect(rec.batches).toEqual([[['2'], ['5'], ['4'], ['1'], ['3']]]);
     // Every caller gets its own answer, whatever the order inside the batch.
@@ -40,7 +40,7 @@ describe('LockCallBatcher', () => {
 
   it('never runs more than maxInFlight batches; what arrives meanwhile goes out with the next one', async () => {
     const rec = recorder();
-    const b = new LockCallBatcher(rec.execute, undefined, 1, 3);
+    const b = new CallBatcher(rec.execute, { maxInFlight: 1, maxBatch: 3 });
     const first = [b.run(call('a', '1')), b.run(call('b', '2'))];
     await new Promise((r) => setImmediate(r));
     const later = Array.from({ length: 5 }, (_, i) => b.run(call(`k${i}`, `x${i}`)));
@@ -52,7 +52,7 @@ describe('LockCallBatcher', () => {
 
   it('keeps operations on a lock in flight for the next batch, while a free lane serves other locks', async () => {
     const rec = recorder();
-    const b = new LockCallBatcher(rec.execute, undefined, 2, 64, 0);
+    const b = new CallBatcher(rec.execute, { maxInFlight: 2, spareLaneAfterMs: 0 });
     const first = [b.run(call('hot', '1')), b.run(call('cold', '2'))];
     await new Promise((r) => setImmediate(r));
     // Arrive while the first batch (hot, cold) is in flight: a second lane is free.
@@ -69,13 +69,13 @@ describe('LockCallBatcher', () => {
     let running = 0;
     let maxRunning = 0;
     const sizes: number[] = [];
-    const b = new LockCallBatcher<string>(async (ops) => {
+    const b = new CallBatcher<string>(async (ops) => {
       sizes.push(ops.length);
       maxRunning = Math.max(maxRunning, ++running);
       await new Promise((r) => setTimeout(r, 20));
       running--;
       return ops.map((op) => `batch:${String(op.id)}`);
-    }, undefined, 2, 64, 1_000);
+    }, { spareLaneAfterMs: 1_000 });
     const first = [b.run(call('a', '1')), b.run(call('b', '2'))];
     await new Promise((r) => setImmediate(r));
     // Arrive while the first batch is out (for less than the 1 s it would take to open a lane).
@@ -87,15 +87,12 @@ describe('LockCallBatcher', () => {
 
   it('sends what waits through a second lane once the batch in flight has been out spareLaneAfterMs', async () => {
     let finishSlow!: () => void;
-    const b = new LockCallBatcher<string>(
+    const b = new CallBatcher<string>(
       async (ops) => {
         await new Promise<void>((r) => (finishSlow = r));
         return ops.map((op) => `batch:${String(op.id)}`);
       },
-      undefined,
-      2,
-      64,
-      10,
+      { spareLaneAfterMs: 10 },
     );
     const slow = Promise.all([b.run(call('busy', '1')), b.run(call('busy', '2'))]);
     await new Promise((r) => setImmediate(r));
@@ -109,7 +106,7 @@ describe('LockCallBatcher', () => {
 
   it('retries every operation on its own when the batch fails, so only the failing one fails', async () => {
     const rec = recorder(() => Object.assign(new Error('deadlock detected'), { code: '40P01' }));
-    const b = new LockCallBatcher(rec.execute);
+    const b = new CallBatcher(rec.execute);
     const bad = call('b', 'bad', () => Promise.reject(new Error('bad input')));
     const results = await Promise.allSettled([b.run(call('a', '1')), b.run(bad), b.run(call('c', '3'))]);
     expect(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toEqual(['alone:1', 'bad input', 'alone:3']);
@@ -118,7 +115,7 @@ describe('LockCallBatcher', () => {
   it('fails every operation at once when the database is unreachable, without retrying them', async () => {
     const unreachable = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
     const rec = recorder(() => unreachable);
-    const b = new LockCallBatcher(rec.execute);
+    const b = new CallBatcher(rec.execute);
     const alone = jest.fn(() => Promise.resolve('alone'));
     const results = await Promise.allSettled([b.run(call('a', '1', alone)), b.run(call('b', '2', alone))]);
     expect(results.every((r) => r.status === 'rejected' && r.reason === unreachable)).toBe(true);
@@ -126,9 +123,9 @@ describe('LockCallBatcher', () => {
   });
 
   it('runs the operations a batch hands back (busy lock) on their own, in order per lock', async () => {
-    const b = new LockCallBatcher<string>(
+    const b = new CallBatcher<string>(
       async (ops) => ops.map((op) => (String(op.id).startsWith('busy') ? 'retry' : `batch:${String(op.id)}`)),
-      (answer) => answer === 'retry',
+      { runAlone: (answer) => answer === 'retry' },
     );
     const order: string[] = [];
     const slowAlone = (id: string, ms: number) => () => new Promise<string>((r) => setTimeout(() => (order.push(id), r(`alone:${id}`)), ms));
@@ -144,7 +141,7 @@ describe('LockCallBatcher', () => {
   });
 
   it('treats an answer of the wrong length as a failed batch', async () => {
-    const b = new LockCallBatcher<string>(async () => ['only one']);
+    const b = new CallBatcher<string>(async () => ['only one']);
     await expect(Promise.all([b.run(call('a', '1')), b.run(call('b', '2'))])).resolves.toEqual(['alone:1', 'alone:2']);
   });
 });

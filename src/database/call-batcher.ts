@@ -1,10 +1,10 @@
 import { isUnavailableError } from '../common/unavailable';
 
-/** One lock operation waiting for its turn: how to run it in a batch, and alone. */
-export interface LockCall<R> {
-  /** The lock it changes (repository + resource): a batch lists its operations in this order. */
-  lockKey: string;
-  /** Its element of the batch, a JSON object naming its fields (see `mutex_batch` in src/mutex/sql/70-batch.sql). */
+/** One operation waiting for its turn: how to run it in a batch, and alone. */
+export interface BatchedCall<R> {
+  /** What it changes (a lock: repository + resource; a state key): a batch lists its operations in this order. */
+  key: string;
+  /** Its element of the batch, e.g. a JSON object naming its fields (see `mutex_batch` in src/mutex/sql/70-batch.sql). */
   operation: Record<string, unknown>;
   /** The same operation as a call of its own. */
   alone: () => Promise<R>;
@@ -28,7 +28,19 @@ export interface BatchStats {
 /** An answer that says "not done here, run me on my own" (the batch found the lock busy). */
 export type RunAlone<R> = (answer: R) => boolean;
 
-interface Pending<R> extends LockCall<R> {
+export interface CallBatcherOptions<R> {
+  /** Which answers mean "run me on my own" (none, by default). */
+  runAlone?: RunAlone<R>;
+  /** Batches in flight at most (lanes). */
+  maxInFlight?: number;
+  maxBatch?: number;
+  /** How long every batch in flight must have been out before another lane opens. */
+  spareLaneAfterMs?: number;
+  /** At most one operation per key in a batch (a multi-row statement cannot change one row twice). */
+  onePerKey?: boolean;
+}
+
+interface Pending<R> extends BatchedCall<R> {
   resolve: (r: R) => void;
   reject: (err: unknown) => void;
 }
@@ -49,7 +61,7 @@ interface Pending<R> extends LockCall<R> {
  *
  * Each operation still runs under its own lock's row lock. The batch hands back, unrun, any
  * operation whose lock another transaction holds (`runAlone`): those run on their own, so one
- * busy lock never holds up the rest. Operations go in lockKey order all the same. A failure
+ * busy lock never holds up the rest. Operations go in key order all the same. A failure
  * inside a batch (a bug, a lost race on a brand-new lock) rolls it back as a whole and every
  * operation in it runs on its own, so only an operation that fails alone fails. Operations run on
  * their own keep their order per lock.
@@ -61,7 +73,7 @@ interface Pending<R> extends LockCall<R> {
  * Reads wait too: letting them pass (they rarely take the row) measured slower, because each then
  * costs a database call of its own instead of riding in the lock's next batch.
  */
-export class LockCallBatcher<R> {
+export class CallBatcher<R> {
   /** Batches sent, operations in them, the largest, operations a batch handed back, batches that failed. */
   readonly stats: BatchStats = { batches: 0, operations: 0, largest: 0, ranAlone: 0, failed: 0 };
   private pending: Pending<R>[] = [];
@@ -74,15 +86,24 @@ export class LockCallBatcher<R> {
   /** Armed while operations wait for the spare lane to open. */
   private spareLaneTimer?: NodeJS.Timeout;
 
+  private readonly runAlone: RunAlone<R>;
+  private readonly maxInFlight: number;
+  private readonly maxBatch: number;
+  private readonly spareLaneAfterMs: number;
+  private readonly onePerKey: boolean;
+
   constructor(
     private readonly executeBatch: BatchExecutor<R>,
-    private readonly runAlone: RunAlone<R> = () => false,
-    private readonly maxInFlight = 2,
-    private readonly maxBatch = 64,
-    private readonly spareLaneAfterMs = 5,
-  ) {}
+    options: CallBatcherOptions<R> = {},
+  ) {
+    this.runAlone = options.runAlone ?? (() => false);
+    this.maxInFlight = options.maxInFlight ?? 2;
+    this.maxBatch = options.maxBatch ?? 64;
+    this.spareLaneAfterMs = options.spareLaneAfterMs ?? 5;
+    this.onePerKey = options.onePerKey ?? false;
+  }
 
-  run(call: LockCall<R>): Promise<R> {
+  run(call: BatchedCall<R>): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.pending.push({ ...call, resolve, reject });
       this.schedule();
@@ -123,14 +144,17 @@ export class LockCallBatcher<R> {
     return false;
   }
 
-  /** Up to maxBatch pending operations, in arrival order, skipping those whose lock is in flight. */
+  /** Up to maxBatch pending operations, in arrival order, skipping those whose key is in flight (or, onePerKey, already taken). */
   private takeBatch(): Pending<R>[] {
-    if (this.busy.size === 0 && this.pending.length <= this.maxBatch) return this.pending.splice(0);
+    if (this.busy.size === 0 && this.pending.length <= this.maxBatch && !this.onePerKey) return this.pending.splice(0);
     const batch: Pending<R>[] = [];
     const rest: Pending<R>[] = [];
+    const taken = this.onePerKey ? new Set<string>() : undefined;
     for (const call of this.pending) {
-      if (batch.length < this.maxBatch && !this.busy.has(call.lockKey)) batch.push(call);
-      else rest.push(call);
+      if (batch.length < this.maxBatch && !this.busy.has(call.key) && !taken?.has(call.key)) {
+        batch.push(call);
+        taken?.add(call.key);
+      } else rest.push(call);
     }
     this.pending = rest;
     return batch;
@@ -140,7 +164,7 @@ export class LockCallBatcher<R> {
     this.inFlight++;
     const sentAt = performance.now();
     this.sentAt.add(sentAt);
-    const keys = new Set(batch.map((c) => c.lockKey));
+    const keys = new Set(batch.map((c) => c.key));
     for (const key of keys) this.busy.set(key, (this.busy.get(key) ?? 0) + 1);
     let released = false;
     // When a call returns, what queued meanwhile goes out before the answers are handed back, so
@@ -167,7 +191,7 @@ export class LockCallBatcher<R> {
         return;
       }
       // Stable: operations on the same lock keep their order of arrival.
-      batch.sort((a, b) => (a.lockKey < b.lockKey ? -1 : a.lockKey > b.lockKey ? 1 : 0));
+      batch.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
       this.stats.batches++;
       this.stats.operations += batch.length;
       this.stats.largest = Math.max(this.stats.largest, batch.length);
@@ -205,9 +229,9 @@ export class LockCallBatcher<R> {
 function runEachAlone<R>(calls: Pending<R>[]): Promise<unknown> {
   const byLock = new Map<string, Pending<R>[]>();
   for (const c of calls) {
-    const queue = byLock.get(c.lockKey);
+    const queue = byLock.get(c.key);
     if (queue) queue.push(c);
-    else byLock.set(c.lockKey, [c]);
+    else byLock.set(c.key, [c]);
   }
   return Promise.all(
     [...byLock.values()].map(async (queue) => {
