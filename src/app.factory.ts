@@ -6,7 +6,8 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
-import { daprCodeForStatus, isDaprPath } from './common/dapr-error';
+import { daprCodeForStatus, isDaprPath, isDaprStatePath } from './common/dapr-error';
+import { outOfRangeNumber, protoKey } from './common/json-body';
 import { httpErrorName } from './common/http-exception.filter';
 import { Lifecycle } from './common/lifecycle';
 import { createValidationPipe } from './common/validation';
@@ -116,7 +117,9 @@ function parseEveryBodyAsJson(app: NestFastifyApplication): void {
     if (encoding === undefined || encoding.trim().toLowerCase() === 'identity') return done();
     sendEarlyError(req, reply, 415, `Content-Encoding '${encoding}' is not supported: send the body uncompressed`);
   });
-  fastify.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+  fastify.addContentTypeParser('*', { parseAs: 'string' }, (req, body, done) => {
+    // The one body that is not JSON: a Dapr sidecar metadata attribute is set to the raw text.
+    if (req.method === 'PUT' && req.url.startsWith('/v1.0/metadata/')) return done(null, body);
     const text = (body as string).trim();
     if (text === '') return done(null, undefined);
     let parsed: unknown;
@@ -125,13 +128,14 @@ function parseEveryBodyAsJson(app: NestFastifyApplication): void {
     } catch {
       return done(Object.assign(new Error('Request body is not valid JSON'), { statusCode: 400 }), undefined);
     }
-    // Refuse prototype-pollution payloads outright, as Fastify's own parser does.
-    if (/"__proto__"\s*:/.test(text)) {
-      return done(Object.assign(new Error('Request body must not contain "__proto__"'), { statusCode: 400 }), undefined);
-    }
-    if (nestingDepthExceeds(text, MAX_BODY_DEPTH)) {
-      return done(Object.assign(new Error(`Request body nests arrays or objects deeper than ${MAX_BODY_DEPTH} levels`), { statusCode: 400 }), undefined);
-    }
+    const refuse = (message: string) => done(Object.assign(new Error(message), { statusCode: 400 }), undefined);
+    if (nestingDepthExceeds(text, MAX_BODY_DEPTH)) return refuse(`Request body nests arrays or objects deeper than ${MAX_BODY_DEPTH} levels`);
+    const huge = outOfRangeNumber(text, parsed);
+    if (huge !== null) return refuse(`Request body has a number too large for a 64-bit float at ${huge}`);
+    // A `__proto__` key is refused (as Fastify's own parser does) except in Dapr state bodies:
+    // there it is data, stored as given (as Dapr does), and nothing assigns those objects.
+    const proto = isDaprStatePath(req.url) ? null : protoKey(text, parsed);
+    if (proto !== null) return refuse(`Request body must not contain "__proto__" (at ${proto})`);
     done(null, parsed);
   });
 }

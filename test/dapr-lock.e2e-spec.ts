@@ -39,6 +39,21 @@ describe('Dapr distributed lock API', () => {
   });
 
   describe('with the official @dapr/dapr SDK over HTTP', () => {
+    it('sets sidecar metadata attributes as text and lists them under extended (SDK), per instance as per sidecar', async () => {
+      expect(await client.metadata.set('release-train', 'r42 "quoted" {not json}')).toBe(true);
+      expect(await client.metadata.set('empty', '')).toBe(true);
+      const meta = await client.metadata.get();
+      expect(meta.extended).toMatchObject({ 'release-train': 'r42 "quoted" {not json}', empty: '' });
+      // Without a key: 401 as for every other sidecar route; oversized: 400 naming the limit.
+      const raw = await fetch(`${cluster.url}/v1.0/metadata/x`, { method: 'PUT', body: 'v' });
+      expect(raw.status).toBe(401);
+      const big = await fetch(`${cluster.url}/v1.0/metadata/x`, { method: 'PUT', body: 'v'.repeat(5_000), headers: { 'dapr-api-token': cluster.ownerToken } });
+      expect({ status: big.status, body: await big.json() }).toEqual({
+        status: 400,
+        body: { errorCode: 'ERR_MALFORMED_REQUEST', message: 'metadata attribute value must be at most 4096 characters' },
+      });
+    });
+
     it('locks, refuses the same and another owner, and unlocks with Dapr statuses', async () => {
       expect(await client.lock.lock('lockstore', 'sdk-res', 'owner-a', 30)).toEqual({ success: true });
       // Not reentrant: the same owner asking again is refused too.
@@ -113,7 +128,7 @@ describe('Dapr distributed lock API', () => {
       ['fractional expiry', { resourceId: 'r', lockOwner: 'o', expiryInSeconds: 1.5 }, /expiryInSeconds must be an integer/],
       ['expiry as a word', { resourceId: 'r', lockOwner: 'o', expiryInSeconds: 'ten' }, /expiryInSeconds must be an integer/],
       ['expiry as a boolean', { resourceId: 'r', lockOwner: 'o', expiryInSeconds: true }, /expiryInSeconds must be an integer/],
-      ['huge expiry', { resourceId: 'r', lockOwner: 'o', expiryInSeconds: 1e12 }, /expiryInSeconds must be an integer/],
+      ['huge expiry', { resourceId: 'r', lockOwner: 'o', expiryInSeconds: 1e12 }, /expiryInSeconds must be a 32-bit integer/],
       ['expiry over MAX_LEASE_SECONDS', { resourceId: 'r', lockOwner: 'o', expiryInSeconds: 3601 }, /maximum of 3600/],
       ['empty resourceId', { resourceId: '', lockOwner: 'o', expiryInSeconds: 10 }, /ResourceId is empty/],
       ['missing resourceId', { lockOwner: 'o', expiryInSeconds: 10 }, /ResourceId is empty/],
@@ -124,6 +139,9 @@ describe('Dapr distributed lock API', () => {
       ['over-long resourceId', { resourceId: 'x'.repeat(301), lockOwner: 'o', expiryInSeconds: 10 }, /ResourceId is longer than 300/],
       ['over-long lockOwner', { resourceId: 'r', lockOwner: 'x'.repeat(10_000), expiryInSeconds: 10 }, /LockOwner is longer than 300/],
       ['control characters', { resourceId: 'a\u0000b', lockOwner: 'o', expiryInSeconds: 10 }, /control characters/],
+      ['expiry as a long digit string', { resourceId: 'r', lockOwner: 'o', expiryInSeconds: '99999999999' }, /expiryInSeconds must be a 32-bit integer/],
+      ['a lockOwner with a lone surrogate', { resourceId: 'r', lockOwner: 'owner-\ud800', expiryInSeconds: 10 }, /LockOwner is not well-formed Unicode/],
+      ['an expiry too large for a float', '{"resourceId": "r", "lockOwner": "o", "expiryInSeconds": 1e400}', /number too large for a 64-bit float at expiryInSeconds/],
       ['an array body', [1, 2], /body must be a JSON object/],
       ['a string body', '"text"', /body must be a JSON object/],
       ['a null body', 'null', /body must be a JSON object/],

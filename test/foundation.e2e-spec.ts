@@ -251,7 +251,21 @@ describe('request bodies', () => {
   it('refuses prototype-pollution payloads and oversized bodies with 4xx', async () => {
     const api = http(cluster.url, cluster.ownerToken);
     const proto = await api.post('/sfp/api/locks', '{"repository":"a","resource":"b","leaseDurationSeconds":5,"__proto__":{"x":1}}');
-    expect(proto.status).toBe(400);
+    expect(proto).toMatchObject({ status: 400, body: { message: 'Request body must not contain "__proto__" (at __proto__)' } });
+    // However it is escaped: JSON.parse makes the same own property of it.
+    const escaped = await api.post('/sfp/api/locks', '{"repository":"a","resource":"b","leaseDurationSeconds":5,"metadata":{"\\u005f\\u005fproto\\u005f\\u005f":{"x":1}}}');
+    expect(escaped).toMatchObject({ status: 400, body: { message: 'Request body must not contain "__proto__" (at metadata.__proto__)' } });
+    // In a Dapr state value it is data, stored and read back as given (as a sidecar does).
+    expect((await api.post('/v1.0/state/statestore', '[{"key":"proto","value":{"__proto__":{"x":1},"y":2}}]')).status).toBe(204);
+    const stored = await api.get('/v1.0/state/statestore/proto');
+    expect(JSON.stringify(stored.body)).toBe('{"y":2,"__proto__":{"x":1}}');
+    // A number too large for a double would become Infinity, then null: refused, naming where it is.
+    const infinite = await api.post('/sfp/api/locks', '{"repository":"a","resource":"b","leaseDurationSeconds":1e400}');
+    expect(infinite).toMatchObject({ status: 400, body: { message: 'Request body has a number too large for a 64-bit float at leaseDurationSeconds' } });
+    const infiniteValue = await api.post('/v1.0/state/statestore', `[{"key":"n","value":{"big":-${'9'.repeat(400)}}}]`);
+    expect(infiniteValue).toMatchObject({ status: 400, body: { errorCode: 'ERR_MALFORMED_REQUEST', message: expect.stringContaining('at [0].value.big') } });
+    // Large but finite numbers, and such text inside strings, pass.
+    expect((await api.post('/v1.0/state/statestore', '[{"key":"n","value":{"big":1.7e308,"text":"1e400"}}]')).status).toBe(204);
     // The limit is Dapr's 4 MiB: 2 MB still reaches validation, 5 MB does not.
     const large = await api.post('/sfp/api/locks', JSON.stringify({ repository: 'a', resource: 'b', leaseDurationSeconds: 5, reason: 'x'.repeat(2_000_000) }));
     expect(large).toMatchObject({ status: 400, body: { message: expect.stringMatching(/^reason/) } });

@@ -445,6 +445,27 @@ describe('Dapr state API', () => {
       expect((await api.post(`/v1.0/state/${STORE}`, [])).status).toBe(204);
     });
 
+    it('names the field when a key or value cannot be stored as given, and a path key as the path\'s', async () => {
+      const message = async (body: string, query = '') => {
+        const res = await api.post(`/v1.0/state/${STORE}${query}`, body);
+        expect({ status: res.status, code: res.body?.errorCode }).toEqual({ status: 400, code: 'ERR_MALFORMED_REQUEST' });
+        return res.body.message as string;
+      };
+      // A lone surrogate would be stored as U+FFFD: "ls\ud800" and "ls\udbff" would be one key.
+      expect(await message('[{"key":"ls\\ud800","value":1}]')).toBe('failed deserializing HTTP body: [0].key must be well-formed Unicode (no lone surrogates)');
+      expect(await message('{"keys":["ok","ls\\udbff"]}', '/bulk')).toMatch(/keys\[1\] must be well-formed Unicode/);
+      expect(await message('[{"key":"k","value":{"list":["fine","a\\u0000b"]}}]')).toBe(
+        'failed deserializing HTTP body: [0].value.list[1] must not contain NUL characters or lone UTF-16 surrogates',
+      );
+      expect(await message('[{"key":"k","value":{"t":"x\\udc00"}}]')).toMatch(/\[0\]\.value\.t must not contain/);
+      expect(await message('[{"key":"a","value":1},{"key":"b","value":2}]', '?metadata.ttlInSeconds=abc')).toBe(
+        'failed deserializing HTTP body: the query parameter metadata.ttlInSeconds must be an integer',
+      );
+      expect(await message('[{"key":"k","value":1,"metadata":{"ttlInSeconds":"99999999999"}}]')).toMatch(/\[0\]\.metadata\.ttlInSeconds must be at most/);
+      const long = await api.get(`/v1.0/state/${STORE}/${'x'.repeat(1001)}`);
+      expect(long.body).toEqual({ errorCode: 'ERR_MALFORMED_REQUEST', message: 'the key in the URL path must be at most 1000 characters' });
+    });
+
     it('answers 401 without a key and 403 to a member; applications and dapr-api-token are accepted', async () => {
       const anon = await http(cluster.url).get(`/v1.0/state/${STORE}/k`);
       expect(anon.status).toBe(401);

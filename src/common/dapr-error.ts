@@ -16,6 +16,11 @@ export function isDaprPath(url: string): boolean {
   return url.startsWith('/v1.0/') || url.startsWith('/v1.0-alpha1/') || url === '/v1.0';
 }
 
+/** The Dapr state routes (save, bulk get, transaction, query), where a body is stored data. */
+export function isDaprStatePath(url: string): boolean {
+  return url.startsWith('/v1.0/state/') || url.startsWith('/v1.0-alpha1/state/');
+}
+
 /** The errorCode Dapr uses for a generic failure of a given status, where the route set none. */
 export function daprCodeForStatus(status: number): string {
   if (status === 401) return 'ERR_UNAUTHORIZED';

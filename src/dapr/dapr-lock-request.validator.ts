@@ -40,9 +40,10 @@ function stringField(body: Record<string, unknown>, field: string): string {
 function int32Field(body: Record<string, unknown>, field: string): number {
   const v = body[field];
   if (v === undefined || v === null) return 0;
-  const n = typeof v === 'string' && /^-?\d{1,10}$/.test(v.trim()) ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n > 2_147_483_647 || n < -2_147_483_648) {
-    throw malformed(`failed deserializing HTTP body: ${field} must be an integer`);
+  const n = typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n)) throw malformed(`failed deserializing HTTP body: ${field} must be an integer`);
+  if (n > 2_147_483_647 || n < -2_147_483_648) {
+    throw malformed(`failed deserializing HTTP body: ${field} must be a 32-bit integer (-2147483648 to 2147483647)`);
   }
   return n;
 }
@@ -64,9 +65,10 @@ function checkResourceId(value: string, store: string): void {
   if (problem) throw malformed(`ResourceId ${DAPR_NAME_PROBLEM[problem]} in lock store ${store}`);
 }
 
+/** A lockOwner may be blank (Dapr allows it), but not malformed: a lone surrogate would be stored as U+FFFD, so two owners would match. */
 function checkOwner(value: string, store: string): void {
   const problem = nameProblem(value);
-  if (problem === 'too_long' || problem === 'control') throw malformed(`LockOwner ${DAPR_NAME_PROBLEM[problem]} in lock store ${store}`);
+  if (problem && problem !== 'blank') throw malformed(`LockOwner ${DAPR_NAME_PROBLEM[problem]} in lock store ${store}`);
 }
 
 function checkStore(store: string, limits: DaprLockLimits): void {

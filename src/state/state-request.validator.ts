@@ -1,4 +1,5 @@
 import { DaprError } from '../common/dapr-error';
+import { LONE_SURROGATE } from '../common/lock-name';
 import { STATE_LIMITS } from './state.constants';
 import { Concurrency, StateWrite } from './state.types';
 
@@ -15,15 +16,44 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Dapr reserves `||` as its key separator; it also refuses empty keys. */
+/** A key named in the URL path: its problems are not the body's. */
+export const PATH_KEY = 'the key in the URL path';
+
+/**
+ * Dapr reserves `||` as its key separator; it also refuses empty keys. PostgreSQL text cannot
+ * hold NUL, and a lone UTF-16 surrogate would be stored as U+FFFD (another key): both refused.
+ */
 export function validateKey(key: unknown, field = 'key'): string {
-  if (typeof key !== 'string') throw malformed(`${field} must be a string`);
-  if (key.length === 0) throw malformed(`${field} is required`);
-  if (key.length > STATE_LIMITS.keyLength) throw malformed(`${field} must be at most ${STATE_LIMITS.keyLength} characters`);
-  // PostgreSQL text cannot hold NUL.
-  if (key.includes('\u0000')) throw malformed(`${field} must not contain NUL characters`);
+  const invalid = (detail: string) =>
+    field === PATH_KEY ? new DaprError(400, 'ERR_MALFORMED_REQUEST', `${field} ${detail}`) : malformed(`${field} ${detail}`);
+  if (typeof key !== 'string') throw invalid('must be a string');
+  if (key.length === 0) throw invalid('is required');
+  if (key.length > STATE_LIMITS.keyLength) throw invalid(`must be at most ${STATE_LIMITS.keyLength} characters`);
+  if (key.includes('\u0000')) throw invalid('must not contain NUL characters');
+  if (LONE_SURROGATE.test(key)) throw invalid('must be well-formed Unicode (no lone surrogates)');
   if (key.includes('||')) throw new DaprError(400, 'ERR_MALFORMED_REQUEST', `input key/keyPrefix '${key}' can't contain '||'`);
   return key;
+}
+
+/**
+ * Where in a value PostgreSQL's jsonb would refuse a string (a NUL, a lone UTF-16 surrogate), as
+ * a field path, or null. So the 400 names the place instead of quoting the database.
+ */
+function unstorableAt(value: unknown, path: string): string | null {
+  if (typeof value === 'string') return value.includes('\u0000') || LONE_SURROGATE.test(value) ? path : null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = unstorableAt(value[i], `${path}[${i}]`);
+      if (found !== null) return found;
+    }
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) {
+      if (k.includes('\u0000') || LONE_SURROGATE.test(k)) return `${path} (the key ${JSON.stringify(k)})`;
+      const found = unstorableAt(v, `${path}.${k}`);
+      if (found !== null) return found;
+    }
+  }
+  return null;
 }
 
 /** `metadata.X=…` query parameters are request metadata, as in Dapr. */
@@ -80,7 +110,7 @@ export function parseMetadata(value: unknown, field = 'metadata'): Record<string
 export function parseTtl(metadata: Record<string, string>, field = 'metadata.ttlInSeconds'): number | null {
   const raw = metadata.ttlInSeconds;
   if (raw === undefined || raw === '') return null;
-  if (!/^-?\d{1,10}$/.test(raw.trim())) throw malformed(`${field} must be an integer`);
+  if (!/^-?\d+$/.test(raw.trim())) throw malformed(`${field} must be an integer`);
   const ttl = Number(raw.trim());
   if (ttl < -1) throw malformed(`${field} must be -1 or greater`);
   if (ttl > STATE_LIMITS.maxTtlSeconds) throw malformed(`${field} must be at most ${STATE_LIMITS.maxTtlSeconds}`);
@@ -103,6 +133,8 @@ function parseUpsert(item: unknown, where: string, mergeMetadata: (own: Record<s
   if (!isPlainObject(item)) throw malformed(`${where} must be an object`);
   const key = validateKey(item.key, `${where}.key`);
   if (!('value' in item) || item.value === undefined) throw malformed(`${where}.value is required`);
+  const unstorable = unstorableAt(item.value, `${where}.value`);
+  if (unstorable !== null) throw malformed(`${unstorable} must not contain NUL characters or lone UTF-16 surrogates`);
   const etag = readEtag(item.etag, `${where}.etag`);
   const metadata = mergeMetadata(parseMetadata(item.metadata, `${where}.metadata`));
   const options = parseOptions(item.options, `${where}.options`);
@@ -121,6 +153,7 @@ function parseOptions(value: unknown, where: string): { concurrency: Concurrency
 export function parseSaveBody(body: unknown, queryMetadata: Record<string, string>): StateWrite[] {
   if (!Array.isArray(body)) throw malformed('the body must be a JSON array of state items');
   if (body.length > STATE_LIMITS.saveItems) throw malformed(`at most ${STATE_LIMITS.saveItems} items per request`);
+  parseTtl(queryMetadata, 'the query parameter metadata.ttlInSeconds'); // it applies to every item: named as itself
   return body.map((item, i) => parseUpsert(item, `[${i}]`, (own) => ({ ...own, ...queryMetadata }), parseEtag));
 }
 
@@ -143,7 +176,9 @@ export function parseBulkGetBody(body: unknown): string[] {
  */
 export function parseTransactionBody(body: unknown, queryMetadata: Record<string, string>): StateWrite[] {
   if (!isPlainObject(body)) throw malformed('the body must be an object with an operations array');
+  parseTtl(queryMetadata, 'the query parameter metadata.ttlInSeconds');
   const requestMetadata = { ...parseMetadata(body.metadata), ...queryMetadata };
+  parseTtl(requestMetadata, 'metadata.ttlInSeconds');
   const operations = body.operations;
   if (operations === undefined || operations === null) return [];
   if (!Array.isArray(operations)) throw malformed('operations must be an array');

@@ -13,6 +13,7 @@ import {
   parseSaveBody,
   parseTransactionBody,
   queryParam,
+  PATH_KEY,
   validateKey,
 } from './state-request.validator';
 import { StateStore } from './state-store';
@@ -74,7 +75,7 @@ export class StateService {
 
   async get(store: string, key: string, query: Query): Promise<GetStateResult | null> {
     this.assertStore(store);
-    validateKey(key);
+    validateKey(key, PATH_KEY);
     checkConsistency(queryParam(query, 'consistency'));
     const found = await this.repo.get(store, key);
     if (!found) return null;
@@ -83,7 +84,7 @@ export class StateService {
 
   async delete(store: string, key: string, query: Query, etag: string | null): Promise<void> {
     this.assertStore(store);
-    validateKey(key);
+    validateKey(key, PATH_KEY);
     const concurrency = parseConcurrency(queryParam(query, 'concurrency'));
     checkConsistency(queryParam(query, 'consistency'));
     if (!etagWellFormed(etag)) {

@@ -612,6 +612,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1.0/metadata/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set a sidecar metadata attribute
+         * @description The raw body becomes the value of `extended.{name}` in GET /v1.0/metadata (of this instance).
+         */
+        put: operations["DaprSidecarController_setMetadata"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1.0/state/{store}": {
         parameters: {
             query?: never;
@@ -3184,6 +3204,32 @@ export interface operations {
                         id?: string;
                     };
                 };
+            };
+        };
+    };
+    DaprSidecarController_setMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Attribute name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description The value, as raw text */
+        requestBody: {
+            content: {
+                "application/json": string;
+            };
+        };
+        responses: {
+            /** @description Set */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
