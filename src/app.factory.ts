@@ -6,6 +6,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
+import { BODY_ERROR, RequestWithBodyError } from './common/body-error.guard';
 import { daprCodeForStatus, isDaprPath, isDaprStatePath } from './common/dapr-error';
 import { outOfRangeNumber, protoKey } from './common/json-body';
 import { httpErrorName } from './common/http-exception.filter';
@@ -122,13 +123,17 @@ function parseEveryBodyAsJson(app: NestFastifyApplication): void {
     if (req.method === 'PUT' && req.url.startsWith('/v1.0/metadata/')) return done(null, body);
     const text = (body as string).trim();
     if (text === '') return done(null, undefined);
+    // Answered by BodyErrorGuard, after the key and role checks.
+    const refuse = (message: string) => {
+      (req as RequestWithBodyError)[BODY_ERROR] = message;
+      done(null, undefined);
+    };
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
-      return done(Object.assign(new Error('Request body is not valid JSON'), { statusCode: 400 }), undefined);
+      return refuse('Request body is not valid JSON');
     }
-    const refuse = (message: string) => done(Object.assign(new Error(message), { statusCode: 400 }), undefined);
     if (nestingDepthExceeds(text, MAX_BODY_DEPTH)) return refuse(`Request body nests arrays or objects deeper than ${MAX_BODY_DEPTH} levels`);
     const huge = outOfRangeNumber(text, parsed);
     if (huge !== null) return refuse(`Request body has a number too large for a 64-bit float at ${huge}`);

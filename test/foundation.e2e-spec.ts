@@ -248,6 +248,24 @@ describe('request bodies', () => {
     }
   });
 
+  it('tells a client without a valid key only that (401), whatever its body; with a key, what is wrong with the body', async () => {
+    const bodies = ['garbage', '{"a":', '['.repeat(200) + ']'.repeat(200), '{"n":1e400}', '{"__proto__":{}}'];
+    for (const [path, code] of [['/sfp/api/locks', undefined], ['/v1.0/state/statestore', 'ERR_UNAUTHORIZED'], ['/v1.0-alpha1/lock/lockstore', 'ERR_UNAUTHORIZED']] as const) {
+      for (const body of bodies) {
+        const anon = await http(cluster.url).post(path, body);
+        expect({ path, body, status: anon.status, code: anon.body?.errorCode }).toEqual({ path, body, status: 401, code });
+        const wrongKey = await http(cluster.url, 'not-a-key').post(path, body);
+        expect({ path, body, status: wrongKey.status }).toEqual({ path, body, status: 401 });
+        const keyed = await http(cluster.url, cluster.ownerToken).post(path, body);
+        // (A __proto__ key is data in a state body: that one is refused for not being an array of items.)
+        expect({ path, body, status: keyed.status, message: keyed.body.message }).toEqual({ path, body, status: 400, message: expect.stringMatching(/Request body|failed deserializing/) });
+      }
+    }
+    // Public routes still say what is wrong with a body; an unknown route is a 404 whatever its body.
+    expect((await http(cluster.url).post('/api/v0/users/anonymous', 'garbage')).status).toBe(400);
+    expect((await http(cluster.url, cluster.ownerToken).raw('PUT', '/no/such/route', 'garbage')).status).toBe(404);
+  });
+
   it('refuses prototype-pollution payloads and oversized bodies with 4xx', async () => {
     const api = http(cluster.url, cluster.ownerToken);
     const proto = await api.post('/sfp/api/locks', '{"repository":"a","resource":"b","leaseDurationSeconds":5,"__proto__":{"x":1}}');

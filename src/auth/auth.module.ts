@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
+import { BodyErrorGuard } from '../common/body-error.guard';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ApiKeyEntity } from './api-key.entity';
 import { ApiKeyGuard } from './api-key.guard';
@@ -23,6 +24,8 @@ import { UsersService } from './users.service';
     DaprTokenStrategy,
     { provide: APP_GUARD, useClass: ApiKeyGuard },
     { provide: APP_GUARD, useClass: RolesGuard },
+    // Last: a body's problems are told only to a client allowed to send it.
+    { provide: APP_GUARD, useClass: BodyErrorGuard },
   ],
   exports: [AuthService, UsersService],
 })
