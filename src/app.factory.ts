@@ -21,6 +21,12 @@ export const MAX_BODY_BYTES = 4 * 1024 * 1024;
  * needs more than a few levels.
  */
 export const MAX_BODY_DEPTH = 128;
+/**
+ * Most array items and object members a body may hold, but for a Dapr state body (stored data,
+ * read by hand-written checks in one pass). No request here needs more than a few hundred, and
+ * class-transformer and class-validator take seconds of the event loop over 100,000.
+ */
+export const MAX_BODY_ITEMS = 10_000;
 
 /**
  * An error found before Nest sees the request (routing, body reading), with the body every other
@@ -134,23 +140,27 @@ function parseEveryBodyAsJson(app: NestFastifyApplication): void {
     } catch {
       return refuse('Request body is not valid JSON');
     }
-    if (nestingDepthExceeds(text, MAX_BODY_DEPTH)) return refuse(`Request body nests arrays or objects deeper than ${MAX_BODY_DEPTH} levels`);
+    const stateData = isDaprStatePath(req.url);
+    const shape = bodyShapeProblem(text, MAX_BODY_DEPTH, stateData ? Infinity : MAX_BODY_ITEMS);
+    if (shape === 'depth') return refuse(`Request body nests arrays or objects deeper than ${MAX_BODY_DEPTH} levels`);
+    if (shape === 'items') return refuse(`Request body has more than ${MAX_BODY_ITEMS} array items and object members`);
     const huge = outOfRangeNumber(text, parsed);
     if (huge !== null) return refuse(`Request body has a number too large for a 64-bit float at ${huge}`);
     // A `__proto__` key is refused (as Fastify's own parser does) except in Dapr state bodies:
     // there it is data, stored as given (as Dapr does), and nothing assigns those objects.
-    const proto = isDaprStatePath(req.url) ? null : protoKey(text, parsed);
+    const proto = stateData ? null : protoKey(text, parsed);
     if (proto !== null) return refuse(`Request body must not contain "__proto__" (at ${proto})`);
     done(null, parsed);
   });
 }
 
 /**
- * Whether valid JSON text opens more than `max` arrays or objects inside each other. A linear scan
- * over the text (brackets inside strings skipped), so a hostile body costs no recursion at all.
+ * Whether valid JSON text nests deeper than `maxDepth`, or holds more than `maxItems` array
+ * items and object members in all (counted by their separating commas, plus one per container).
  */
-export function nestingDepthExceeds(json: string, max: number): boolean {
+export function bodyShapeProblem(json: string, maxDepth: number, maxItems: number): 'depth' | 'items' | null {
   let depth = 0;
+  let items = 0;
   let inString = false;
   for (let i = 0; i < json.length; i++) {
     const c = json.charCodeAt(i);
@@ -158,11 +168,14 @@ export function nestingDepthExceeds(json: string, max: number): boolean {
       if (c === 0x5c /* backslash: skip the escaped character */) i++;
       else if (c === 0x22 /* " */) inString = false;
     } else if (c === 0x22) inString = true;
-    else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
-      if (++depth > max) return true;
+    else if (c === 0x2c /* , */) {
+      if (++items > maxItems) return 'items';
+    } else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
+      if (++depth > maxDepth) return 'depth';
+      if (++items > maxItems) return 'items';
     } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) depth--;
   }
-  return false;
+  return null;
 }
 
 function setupSwagger(app: NestFastifyApplication): void {
@@ -176,7 +189,7 @@ function setupSwagger(app: NestFastifyApplication): void {
           'Authorise once with an API key (Bearer) to try every call.',
       )
       .setVersion('1.0')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'API key' }, 'api-key')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'opaque API key (mtx_…)', description: 'API key' }, 'api-key')
       .addApiKey({ type: 'apiKey', in: 'header', name: 'dapr-api-token' }, 'dapr-api-token')
       .build(),
   );

@@ -698,7 +698,11 @@ describe.each(SUBJECTS)('lock store contract on %s', (_name, make) => {
       expect([r.outcome, h.changes(r)]).toEqual(['ok', { granted: [], ended: ['Q:cancelled'] }]);
       expect(await subject.store.pool(h.repository, 'uat')).toBeNull();
       expect((await h.status('P', 4, 'm1')).ticket?.status).toBe('acquired');
-      expect((await h.release('P', 5, 'm1')).outcome).toBe('ok');
+      // Both are still found under the deleted pool's name.
+      expect((await h.status('Q', 4, 'uat')).ticket).toMatchObject({ status: 'released', releaseReason: 'cancelled' });
+      expect((await h.status('P', 4, 'uat')).ticket?.status).toBe('acquired');
+      expect((await h.release('P', 5, 'uat')).outcome).toBe('ok');
+      expect((await h.status('P', 6, 'm1')).ticket?.status).toBe('released');
     });
 
     it('when shrunk, cancel the tickets that ask for more members than they have', async () => {

@@ -185,6 +185,14 @@ describe('sets of resources and pools over HTTP', () => {
       expect((await api.get(lockPath(m, holder.body.id))).body.status).toBe('acquired');
       expect((await api.get(poolPath(pool))).status).toBe(404);
       expect((await api.delete(poolPath(pool))).status).toBe(404);
+      // Both stay reachable under the pool's name, where their clients know them: the waiter
+      // hears why it ended, the holder renews and releases as before.
+      const cancelled = await api.post(lockPath(pool, waiter.body.id, 'acquire'));
+      expect([cancelled.status, cancelled.body.releaseReason]).toEqual([409, 'cancelled']);
+      expect((await api.get(lockPath(pool, holder.body.id))).body).toMatchObject({ status: 'acquired', pool, resources: [m] });
+      expect((await api.post(lockPath(pool, holder.body.id, 'renew'), { leaseDurationSeconds: 120 })).status).toBe(200);
+      expect((await api.delete(lockPath(pool, holder.body.id))).status).toBe(200);
+      expect((await api.get(lockPath(m, holder.body.id))).body.status).toBe('released');
     });
 
     it('never let a Dapr try-lock take a member a waiting pool ticket can use', async () => {

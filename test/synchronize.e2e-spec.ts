@@ -170,7 +170,7 @@ describe('synchronize lock API', () => {
       ['/api/v0/lock', { lockName: 'l', requester: 'x'.repeat(100_000) }, /requester/],
       ['/api/v0/lock', { lockName: 'a\nb', requester: 'r' }, /lockName must not contain control characters/],
       ['/api/v0/lock', '{"lockName": ', /JSON/],
-      ['/api/v0/lock', '[]', /lockName/],
+      ['/api/v0/lock', '[]', /body must be a JSON object \(it is an array\)/],
       ['/api/v0/unlock', { lockName: 'l' }, /leaseId/],
       ['/api/v0/unlock', { leaseId: '550e8400-e29b-41d4-a716-446655440000' }, /lockName/],
       ['/api/v0/unlock', { lockName: 'l', leaseId: 12 }, /leaseId must be a string/],

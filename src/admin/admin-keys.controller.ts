@@ -50,6 +50,7 @@ export class AdminKeysController {
   @ApiOkResponse({ type: KeyDto })
   @ApiNotFoundResponse({ description: 'No such key' })
   @ApiConflictResponse({ description: 'Already revoked' })
+  @ApiBadRequestResponse({ description: 'id is not a UUID' })
   revoke(@Param('id', uuidParam('id')) id: string, @CurrentPrincipal() principal: Principal): Promise<KeyDto> {
     return this.keys.revoke(id, principal);
   }

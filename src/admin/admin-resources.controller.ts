@@ -49,6 +49,7 @@ export class AdminResourcesController {
   }
 
   @Get('resources/:repository/:resource')
+  @ApiBadRequestResponse({ description: 'Invalid repository or resource name (the message names it)' })
   @ApiOperation({
     summary: 'One lock: its holder and every waiter that can use it, in the global order',
     description:

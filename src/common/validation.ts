@@ -53,6 +53,10 @@ class CompiledFirstValidationPipe extends ValidationPipe {
       }
     }
     if (!metatype || !this.toValidate(metadata)) return this.transformPrimitive(value, metadata);
+    // A body class describes an object: a number, string or array sent instead is named as such.
+    if (metadata.type === 'body' && value !== undefined && value !== null && (typeof value !== 'object' || Array.isArray(value))) {
+      throw new BadRequestException(`The body must be a JSON object (it is ${Array.isArray(value) ? 'an array' : `a ${typeof value}`})`);
+    }
     return super.transform(value, metadata);
   }
 }

@@ -59,7 +59,7 @@ export class LocksController {
       pool: { summary: 'Any free member of a pool', value: { repository: 'flxbl-io/sf-core', pool: 'uat-orgs', count: 1, leaseDurationSeconds: 1800, waitTimeoutSeconds: 3600 } },
     },
   })
-  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A retried POST with the same key returns the same ticket' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, schema: { type: 'string', minLength: 1, maxLength: 200 }, description: 'A retried POST with the same key (1-200 characters) returns the same ticket' })
   @ApiCreatedResponse({ type: TicketDto, description: 'Lock request queued successfully' })
   @ApiBadRequestResponse({ description: 'Invalid body (the message names the field), or a count above the pool\'s size' })
   @ApiNotFoundResponse({ description: 'No such pool in the repository' })
@@ -150,6 +150,7 @@ export class LocksController {
   @LockPath()
   @HttpCode(200)
   @ApiOperation({ summary: 'Renew (extend) the lease of the holding ticket from now' })
+  @ApiBody({ type: RenewLockDto, required: false, description: 'Optional: without a body (or without leaseDurationSeconds) the lease is renewed for its own duration' })
   @ApiOkResponse({ type: TicketDto })
   @ApiNotFoundResponse({ description: 'Lock not found' })
   @ApiConflictResponse({ description: 'The ticket does not hold the lock' })

@@ -11,6 +11,7 @@ import {
   Matches,
   MaxLength,
 } from 'class-validator';
+import { IsWellFormedText } from '../../common/lock-name.validator';
 import { Role, ROLES } from '../user.entity';
 
 export class CreateUserDto {
@@ -18,7 +19,8 @@ export class CreateUserDto {
   @IsString()
   @IsNotEmpty()
   @MaxLength(200)
-  @Matches(/^[^\u0000-\u001f\u007f]+$/, { message: 'name must not contain control characters' })
+  @Matches(/^[^\u0000-\u001f\u007f]*$/, { message: 'name must not contain control characters' })
+  @IsWellFormedText('name')
   name: string;
 
   @ApiProperty({ enum: ROLES, example: 'application' })

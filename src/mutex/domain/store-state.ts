@@ -292,7 +292,7 @@ export class Draft {
       .sort((a, b) => a.seq - b.seq);
   }
 
-  /** Is the ticket found under the path (repository, name)? Null parts match anything. */
+  /** Is the ticket found under the path (repository, name)? Null parts match anything. (mutex_ticket_under) */
   under(t: TicketRow, repository: string | null, resource: string | null): boolean {
     if (repository === null && resource === null) return true;
     const matches = (r: string, n: string) => (repository === null || r === repository) && (resource === null || n === resource);
@@ -301,7 +301,9 @@ export class Draft {
     if (!this.isSet(t)) return false;
     if ((t.locks ?? []).some((x) => matches(this.locks[x.lockId].repository, this.locks[x.lockId].resource))) return true;
     const pool = this.pool(t.poolId);
-    return pool !== undefined && matches(pool.repository, pool.name);
+    if (pool) return matches(pool.repository, pool.name);
+    // A deleted pool's ticket keeps its names, and is still found under them.
+    return t.poolName !== null && matches(t.poolRepository!, t.poolName);
   }
 
   /** Repository, resources in order and pool name of a ticket of any kind. */

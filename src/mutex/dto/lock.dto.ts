@@ -1,8 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsInt, IsNumber, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsInt, IsNumber, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { MAX_NAME_LENGTH, nameProblem } from '../../common/lock-name';
-import { DISPLAY_TEXT, IsDisplayText, IsLockName, WELL_FORMED_TEXT } from '../../common/lock-name.validator';
+import { DISPLAY_TEXT, HasNoDuplicates, IsDisplayText, IsLockName, WELL_FORMED_TEXT } from '../../common/lock-name.validator';
 import { registerCompiledBodyCheck } from '../../common/validation';
 import { IsTicketMetadata, METADATA_MAX_ENTRIES, METADATA_MAX_KEY_LENGTH, METADATA_MAX_VALUE_LENGTH, metadataProblem } from './ticket-metadata.validator';
 
@@ -40,7 +40,7 @@ export class QueueLockDto {
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_SET_SIZE)
-  @ArrayUnique({ message: 'resources must not name a resource twice' })
+  @HasNoDuplicates('resources must not name a resource twice')
   @IsLockName('resources', { each: true })
   resources?: string[];
 

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsOptional, IsString, MaxLength } from 'class-validator';
-import { IsDisplayText, IsLockName } from '../../common/lock-name.validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsOptional, IsString, MaxLength } from 'class-validator';
+import { HasNoDuplicates, IsDisplayText, IsLockName } from '../../common/lock-name.validator';
 import { MAX_POOL_SIZE, TicketDto } from './lock.dto';
 
 export class PutPoolDto {
@@ -15,7 +15,7 @@ export class PutPoolDto {
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_POOL_SIZE)
-  @ArrayUnique({ message: 'resources must not name a resource twice' })
+  @HasNoDuplicates('resources must not name a resource twice')
   @IsLockName('resources', { each: true })
   resources: string[];
 

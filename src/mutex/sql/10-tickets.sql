@@ -95,7 +95,8 @@ END $$;
 
 
 -- Is the ticket found under the path (repository, name)? Under its own lock's; a set's ticket also
--- under each of its resources, and a pool ticket under its pool's name and each member it holds.
+-- under each of its resources, and a pool ticket under its pool's name (kept when the pool is
+-- deleted, so its holders can still renew and release there) and each member it holds.
 -- NULL parts match anything.
 CREATE OR REPLACE FUNCTION mutex_ticket_under(t tickets, p_repository text, p_resource text) RETURNS boolean
 LANGUAGE plpgsql STABLE AS $$
@@ -110,7 +111,9 @@ BEGIN
                   WHERE x.ticket_id = t.id AND l.repository = coalesce(p_repository, l.repository)
                     AND l.resource = coalesce(p_resource, l.resource))
       OR EXISTS (SELECT 1 FROM pools p WHERE p.id = t.pool_id
-                  AND p.repository = coalesce(p_repository, p.repository) AND p.name = coalesce(p_resource, p.name));
+                  AND p.repository = coalesce(p_repository, p.repository) AND p.name = coalesce(p_resource, p.name))
+      OR (t.pool_id IS NULL AND t.pool_name IS NOT NULL
+          AND t.pool_repository = coalesce(p_repository, t.pool_repository) AND t.pool_name = coalesce(p_resource, t.pool_name));
 END $$;
 
 

@@ -1958,6 +1958,13 @@ export interface operations {
                     "application/json": components["schemas"]["KeyDto"];
                 };
             };
+            /** @description id is not a UUID */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Missing or invalid API key */
             401: {
                 headers: {
@@ -2115,6 +2122,13 @@ export interface operations {
                     "application/json": components["schemas"]["ResourceDetailDto"];
                 };
             };
+            /** @description Invalid repository or resource name (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Missing or invalid API key */
             401: {
                 headers: {
@@ -2187,7 +2201,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A retried POST with the same key returns the same ticket */
+                /** @description A retried POST with the same key (1-200 characters) returns the same ticket */
                 "Idempotency-Key"?: string;
             };
             path?: never;
@@ -2519,7 +2533,8 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        /** @description Optional: without a body (or without leaseDurationSeconds) the lease is renewed for its own duration */
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["RenewLockDto"];
             };
