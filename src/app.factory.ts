@@ -157,6 +157,7 @@ function parseEveryBodyAsJson(app: NestFastifyApplication): void {
 /**
  * Whether valid JSON text nests deeper than `maxDepth`, or holds more than `maxItems` array
  * items and object members in all (counted by their separating commas, plus one per container).
+ * A linear scan over the text (brackets inside strings skipped): a hostile body costs no recursion.
  */
 export function bodyShapeProblem(json: string, maxDepth: number, maxItems: number): 'depth' | 'items' | null {
   let depth = 0;

@@ -8,8 +8,11 @@ function childPath(path: string, key: string | number): string {
   return typeof key === 'number' ? `${path}[${key}]` : path ? `${path}.${key}` : key;
 }
 
-/** The first place in `value` where `test` is true of a value or of an object key, or null. */
-function findIn(value: unknown, test: (v: unknown, isKey: boolean) => boolean, path = ''): string | null {
+/**
+ * The first place in `value` where `test` is true of a value or of an object key, as a path from
+ * `path` (`a[1].b`), or null. Recursion is bounded: the parser refuses bodies nested deeper than 128.
+ */
+export function findIn(value: unknown, test: (v: unknown, isKey: boolean) => boolean, path = ''): string | null {
   if (test(value, false)) return path || '(the body)';
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {

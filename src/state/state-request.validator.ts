@@ -1,4 +1,5 @@
 import { DaprError } from '../common/dapr-error';
+import { findIn } from '../common/json-body';
 import { LONE_SURROGATE } from '../common/lock-name';
 import { STATE_LIMITS } from './state.constants';
 import { Concurrency, StateWrite } from './state.types';
@@ -35,26 +36,8 @@ export function validateKey(key: unknown, field = 'key'): string {
   return key;
 }
 
-/**
- * Where in a value PostgreSQL's jsonb would refuse a string (a NUL, a lone UTF-16 surrogate), as
- * a field path, or null. So the 400 names the place instead of quoting the database.
- */
-function unstorableAt(value: unknown, path: string): string | null {
-  if (typeof value === 'string') return value.includes('\u0000') || LONE_SURROGATE.test(value) ? path : null;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = unstorableAt(value[i], `${path}[${i}]`);
-      if (found !== null) return found;
-    }
-  } else if (typeof value === 'object' && value !== null) {
-    for (const [k, v] of Object.entries(value)) {
-      if (k.includes('\u0000') || LONE_SURROGATE.test(k)) return `${path} (the key ${JSON.stringify(k)})`;
-      const found = unstorableAt(v, `${path}.${k}`);
-      if (found !== null) return found;
-    }
-  }
-  return null;
-}
+/** A string PostgreSQL's jsonb refuses (a NUL, a lone UTF-16 surrogate), as a value or as an object key. */
+const unstorable = (v: unknown) => typeof v === 'string' && (v.includes('\u0000') || LONE_SURROGATE.test(v));
 
 /** `metadata.X=…` query parameters are request metadata, as in Dapr. */
 export function metadataFromQuery(query: Record<string, unknown> | undefined): Record<string, string> {
@@ -133,8 +116,9 @@ function parseUpsert(item: unknown, where: string, mergeMetadata: (own: Record<s
   if (!isPlainObject(item)) throw malformed(`${where} must be an object`);
   const key = validateKey(item.key, `${where}.key`);
   if (!('value' in item) || item.value === undefined) throw malformed(`${where}.value is required`);
-  const unstorable = unstorableAt(item.value, `${where}.value`);
-  if (unstorable !== null) throw malformed(`${unstorable} must not contain NUL characters or lone UTF-16 surrogates`);
+  // Named here: PostgreSQL's own message would name no field.
+  const refused = findIn(item.value, unstorable, `${where}.value`);
+  if (refused !== null) throw malformed(`${refused} must not contain NUL characters or lone UTF-16 surrogates`);
   const etag = readEtag(item.etag, `${where}.etag`);
   const metadata = mergeMetadata(parseMetadata(item.metadata, `${where}.metadata`));
   const options = parseOptions(item.options, `${where}.options`);
