@@ -78,7 +78,7 @@ export class CallBatcher<R> {
   readonly stats: BatchStats = { batches: 0, operations: 0, largest: 0, ranAlone: 0, failed: 0 };
   private pending: Pending<R>[] = [];
   private inFlight = 0;
-  /** Locks that a batch in flight changes: the number of such batches. */
+  /** Keys that a batch in flight changes: the number of such batches. */
   private readonly busy = new Map<string, number>();
   private scheduled = false;
   /** When each batch in flight went out (performance.now()). */
@@ -190,7 +190,7 @@ export class CallBatcher<R> {
         );
         return;
       }
-      // Stable: operations on the same lock keep their order of arrival.
+      // Stable: operations on the same key keep their order of arrival.
       batch.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
       this.stats.batches++;
       this.stats.operations += batch.length;
@@ -225,16 +225,16 @@ export class CallBatcher<R> {
   }
 }
 
-/** Runs calls on their own: one lock's calls one after another, in order; different locks at once. */
+/** Runs calls on their own: one key's calls one after another, in order; different keys at once. */
 function runEachAlone<R>(calls: Pending<R>[]): Promise<unknown> {
-  const byLock = new Map<string, Pending<R>[]>();
+  const byKey = new Map<string, Pending<R>[]>();
   for (const c of calls) {
-    const queue = byLock.get(c.key);
+    const queue = byKey.get(c.key);
     if (queue) queue.push(c);
-    else byLock.set(c.key, [c]);
+    else byKey.set(c.key, [c]);
   }
   return Promise.all(
-    [...byLock.values()].map(async (queue) => {
+    [...byKey.values()].map(async (queue) => {
       for (const c of queue) await c.alone().then(c.resolve, c.reject);
     }),
   );

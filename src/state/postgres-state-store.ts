@@ -111,7 +111,8 @@ export class PostgresStateStore extends StateStore {
     }, { maxInFlight });
     // One of each key per statement: an upsert cannot change one row twice.
     this.saves = new CallBatcher<WriteResult>(async (ops) => {
-      await this.pg.query('state_upsert_many', SQL.upsertMany, [ops.map((o) => o.store), ops.map((o) => o.key), ops.map((o) => o.value), ops.map((o) => o.ttlSeconds)]);
+      const values = ops.map((o) => JSON.stringify(o.value));
+      await this.pg.query('state_upsert_many', SQL.upsertMany, [ops.map((o) => o.store), ops.map((o) => o.key), values, ops.map((o) => o.ttlSeconds)]);
       return ops.map(() => ({ ok: true }));
     }, { maxInFlight, onePerKey: true });
   }
@@ -140,7 +141,8 @@ export class PostgresStateStore extends StateStore {
       const exec: Exec = (name, text, values) => this.pg.query(name, text, values);
       const alone = () => this.apply(exec, store, w, 0);
       if (w.kind !== 'upsert' || w.etag !== null || w.concurrency === 'first-write') return alone();
-      const operation = { store, key: w.key, value: JSON.stringify(w.value), ttlSeconds: w.ttlSeconds };
+      // The value is serialized where it is sent (here by the batch, alone by apply): once either way.
+      const operation = { store, key: w.key, value: w.value, ttlSeconds: w.ttlSeconds };
       return this.saves.run({ key: batchKey(store, w.key), operation, alone });
     }
     // Ordered key locks prevent deadlocks between our own writers; should one still happen (or a
