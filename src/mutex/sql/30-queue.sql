@@ -40,13 +40,13 @@ END $$;
 -- p_metadata: string pairs saying where the ticket came from (a CI run), or NULL.
 -- p_wait: see mutex_lock_repository (25-coupled.sql).
 -- outcome: ok | busy (try-lock on a held or queued lock) | replayed | idempotency_mismatch
---          | pool_name (the name is a pool's) | retry
+--          | pool_name (the name is a pool's) | retry. The answer is json text (see mutex_ticket_text).
 CREATE OR REPLACE FUNCTION mutex_queue_ticket(
   p_repository text, p_resource text, p_ticket_id uuid, p_requester_id uuid, p_requester_name text,
   p_owner text, p_source text, p_reason text, p_lease_seconds integer, p_wait_seconds integer,
   p_idempotency_key text, p_try boolean, p_metadata jsonb DEFAULT NULL, p_now timestamptz DEFAULT NULL,
   p_wait boolean DEFAULT false
-) RETURNS jsonb
+) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
   l locks;
@@ -63,20 +63,21 @@ BEGIN
     IF NOT v_repository_locked AND NOT mutex_lock_repository(p_repository, false) THEN RETURN '{"outcome": "retry"}'; END IF;
     RETURN mutex_queue_set(p_repository, ARRAY[p_resource], NULL, 1, p_ticket_id, p_requester_id, p_requester_name,
                            p_owner, p_source, p_reason, p_metadata, p_lease_seconds, p_wait_seconds, p_idempotency_key,
-                           p_try, coalesce(p_now, clock_timestamp()));
+                           p_try, coalesce(p_now, clock_timestamp()))::json;
   END IF;
   v_now := coalesce(p_now, clock_timestamp());
 
   IF p_idempotency_key IS NOT NULL THEN
     SELECT * INTO t FROM tickets WHERE requester_id = p_requester_id AND idempotency_key = p_idempotency_key;
     IF FOUND THEN
-      IF t.lock_id IS DISTINCT FROM l.id OR mutex_ticket_is_set(t) THEN RETURN v_settled || '{"outcome": "idempotency_mismatch"}'; END IF;
+      IF t.lock_id IS DISTINCT FROM l.id OR mutex_ticket_is_set(t) THEN RETURN (v_settled || '{"outcome": "idempotency_mismatch"}')::json; END IF;
       IF mutex_lock_due(l, v_now) THEN
         v_settled := mutex_settle(l.id, v_now);
         SELECT * INTO l FROM locks WHERE id = l.id;
         SELECT * INTO t FROM tickets WHERE id = t.id;
       END IF;
-      RETURN v_settled || jsonb_build_object('outcome', 'replayed', 'ticket', mutex_ticket_json(t, l));
+      RETURN json_build_object('outcome', 'replayed', 'ticket', mutex_ticket_text(t, l),
+                               'granted', v_settled->'granted', 'ended', v_settled->'ended');
     END IF;
   END IF;
 
@@ -85,7 +86,7 @@ BEGIN
     SELECT * INTO l FROM locks WHERE id = l.id;
   END IF;
   v_free := l.holder_id IS NULL AND l.queue_length = 0;
-  IF p_try AND NOT v_free THEN RETURN v_settled || '{"outcome": "busy"}'; END IF;
+  IF p_try AND NOT v_free THEN RETURN (v_settled || '{"outcome": "busy"}')::json; END IF;
 
   IF p_idempotency_key IS NULL THEN
     t := mutex_insert_ticket(l, v_free, p_ticket_id, p_requester_id, p_requester_name, p_owner, p_source, p_reason,
@@ -95,7 +96,7 @@ BEGIN
       t := mutex_insert_ticket(l, v_free, p_ticket_id, p_requester_id, p_requester_name, p_owner, p_source, p_reason,
                                p_metadata, p_lease_seconds, p_wait_seconds, p_idempotency_key, v_now);
     EXCEPTION WHEN unique_violation THEN
-      RETURN v_settled || '{"outcome": "idempotency_mismatch"}';
+      RETURN (v_settled || '{"outcome": "idempotency_mismatch"}')::json;
     END;
   END IF;
 
@@ -107,7 +108,8 @@ BEGIN
     UPDATE locks SET queue_length = queue_length + 1, enqueued = t.ordinal, last_event = t.queued_event, updated_at = v_now
      WHERE id = l.id RETURNING * INTO l;
   END IF;
-  RETURN v_settled || jsonb_build_object('outcome', 'ok', 'ticket', mutex_ticket_json(t, l));
+  RETURN json_build_object('outcome', 'ok', 'ticket', mutex_ticket_text(t, l),
+                           'granted', v_settled->'granted', 'ended', v_settled->'ended');
 END $$;
 
 

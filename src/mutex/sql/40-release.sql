@@ -32,11 +32,11 @@ END $$;
 -- next waiters are granted at once; a waiter leaves the queue ('cancelled'). Only the named
 -- lock's guard is taken, so a batch holds just the locks it ordered. p_wait: see
 -- mutex_lock_repository. outcome: ok | not_found | ended (it had already ended: nothing
--- changes, and the ticket tells why) | retry
+-- changes, and the ticket tells why) | retry. The answer is json text (see mutex_ticket_text).
 CREATE OR REPLACE FUNCTION mutex_release_ticket(
   p_ticket_id uuid, p_repository text, p_resource text, p_actor_id uuid, p_actor_name text, p_now timestamptz DEFAULT NULL,
   p_wait boolean DEFAULT false
-) RETURNS jsonb
+) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
   l locks;
@@ -58,11 +58,11 @@ BEGIN
   END IF;
   IF l.id IS NULL OR l.coupled > 0 THEN
     SELECT * INTO t FROM tickets WHERE id = p_ticket_id;
-    IF NOT FOUND OR NOT mutex_ticket_under(t, p_repository, p_resource) THEN RETURN v_settled || '{"outcome": "not_found"}'; END IF;
+    IF NOT FOUND OR NOT mutex_ticket_under(t, p_repository, p_resource) THEN RETURN (v_settled || '{"outcome": "not_found"}')::json; END IF;
     IF NOT v_repository_locked AND NOT mutex_lock_repository((mutex_ticket_names(t)).repository, p_wait) THEN
       RETURN '{"outcome": "retry"}';
     END IF;
-    RETURN mutex_release_coupled(t, p_actor_id, p_actor_name, coalesce(p_now, clock_timestamp()));
+    RETURN mutex_release_coupled(t, p_actor_id, p_actor_name, coalesce(p_now, clock_timestamp()))::json;
   END IF;
   v_now := coalesce(p_now, clock_timestamp());
   IF mutex_lock_due(l, v_now) THEN
@@ -71,7 +71,8 @@ BEGIN
     SELECT * INTO t FROM tickets WHERE id = p_ticket_id;
   END IF;
   IF t.status = 'released' THEN
-    RETURN v_settled || jsonb_build_object('outcome', 'ended', 'ticket', mutex_ticket_json(t, l));
+    RETURN json_build_object('outcome', 'ended', 'ticket', mutex_ticket_text(t, l),
+                             'granted', v_settled->'granted', 'ended', v_settled->'ended');
   END IF;
   IF t.status = 'acquired' AND NOT mutex_ticket_is_set(t) THEN
     -- mutex_end_holder, written out for the most common release of all (two calls fewer)
@@ -91,7 +92,7 @@ BEGIN
   IF l.queue_length > 0 THEN -- someone waits: grant the head now
     v_after := mutex_settle(l.id, v_now);
   END IF;
-  RETURN jsonb_build_object('outcome', 'ok', 'ticket', mutex_ticket_json(t, l),
+  RETURN json_build_object('outcome', 'ok', 'ticket', mutex_ticket_text(t, l),
     'granted', (v_settled->'granted') || (v_after->'granted'),
     'ended', (v_settled->'ended') || (v_after->'ended'));
 END $$;

@@ -2,7 +2,7 @@
 -- (one round trip, one WAL flush). See src/database/call-batcher.ts for the caller's side.
 
 
--- One answer per operation, in order. Each operation is a JSON object naming its fields:
+-- One answer per operation, in order, as json text (the hot answers are built as text). Each operation is a JSON object naming its fields:
 --   {"op": "queue",   "repository", "resource", "ticketId", "requesterId", "requesterName", "owner",
 --                     "source", "reason", "metadata", "leaseSeconds", "waitSeconds", "idempotencyKey", "try"}
 --   {"op": "release", "repository", "resource", "ticketId", "actorId", "actorName"}
@@ -15,7 +15,7 @@
 -- (a coupled lock, see 25-coupled.sql). So a batch never waits behind work on one lock while
 -- holding others; the rare waits left (a settle on a busy lock, a guard a coupled change holds)
 -- are cut short by a lock timeout, and the caller then runs each operation on its own.
-CREATE OR REPLACE FUNCTION mutex_batch(p_ops jsonb) RETURNS SETOF jsonb
+CREATE OR REPLACE FUNCTION mutex_batch(p_ops jsonb) RETURNS SETOF json
 LANGUAGE plpgsql AS $$
 DECLARE
   op jsonb;
@@ -30,7 +30,7 @@ BEGIN
       v_key := mutex_lock_key(op->>'repository', op->>'resource');
       IF v_key = ANY (v_busy) OR NOT pg_try_advisory_xact_lock(v_key) THEN -- mutex_try_guard_lock, by key
         v_busy := v_busy || v_key;
-        RETURN NEXT '{"outcome": "retry"}'::jsonb;
+        RETURN NEXT '{"outcome": "retry"}'::json;
         CONTINUE;
       END IF;
     END IF;
@@ -49,7 +49,7 @@ BEGIN
       WHEN 'settle' THEN
         RETURN NEXT mutex_settle_ticket(
           p_ticket_id => (op->>'ticketId')::uuid, p_repository => op->>'repository', p_resource => op->>'resource',
-          p_now => (op->>'now')::timestamptz);
+          p_now => (op->>'now')::timestamptz)::json;
       ELSE
         RAISE EXCEPTION 'mutex_batch: unknown operation %', op->>'op' USING ERRCODE = 'invalid_parameter_value';
     END CASE;
