@@ -120,18 +120,47 @@ export function buildRef(ref: string, log: (s: string) => void): { command: stri
   const out = path.join(buildRoot, sha);
   const pkg = spawnSync('git', ['show', `${sha}:package.json`], { cwd: ROOT, encoding: 'utf8' });
   const packageJson = pkg.status === 0 ? pkg.stdout : '{}';
-  // Its own node_modules (only what this checkout lacks) serves the compiler in src/ and the
-  // compiled code in out/ alike.
-  const ownModules = installMissingDependencies(packageJson, src, log);
+  // Its own node_modules serves the compiler in src/ and the compiled code in out/ alike: the
+  // packages its lockfile pinned (a dependency upgrade is part of what is compared), else only
+  // what this checkout lacks.
+  const locked = installLockedDependencies(sha, buildRoot, log);
+  if (locked) fs.symlinkSync(locked, path.join(src, 'node_modules'));
+  const ownModules = locked ?? (installMissingDependencies(packageJson, src, log) ? path.join(src, 'node_modules') : null);
   log(`compiling git ${ref} (${sha}) into ${path.relative(ROOT, buildRoot)}/${sha} ...`);
   const built = tsc(path.join(src, 'tsconfig.build.json'), out, src);
   fs.rmSync(path.join(out, 'node_modules'), { force: true });
   if (ownModules) {
     fs.mkdirSync(out, { recursive: true });
-    fs.symlinkSync(path.join(src, 'node_modules'), path.join(out, 'node_modules'));
+    fs.symlinkSync(ownModules, path.join(out, 'node_modules'));
   }
   if (!built.ok) throw new Error(`git ${ref} does not compile:\n${built.out.split('\n').slice(0, 10).join('\n')}`);
   return launch(nodeFlagsOf(packageJson), path.join(out, 'src/main.js'), `git ${ref} (${sha}), compiled`);
+}
+
+/**
+ * The runtime packages (no dev or optional ones) a commit's lockfile pins, installed with
+ * `npm ci` into build/<sha>-deps once and kept for later runs. Returns its node_modules, or null
+ * when that commit has no lockfile.
+ */
+function installLockedDependencies(sha: string, buildRoot: string, log: (s: string) => void): string | null {
+  const files = spawnSync('git', ['ls-tree', '-r', '--name-only', sha], { cwd: ROOT, encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter((f) => f === 'package.json' || f === 'package-lock.json' || /^[^/]+\/[^/]+\/package\.json$/.test(f));
+  if (!files.includes('package-lock.json')) return null;
+  const dir = path.join(buildRoot, `${sha}-deps`);
+  const modules = path.join(dir, 'node_modules');
+  const done = path.join(dir, '.installed');
+  if (fs.existsSync(done)) return modules;
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  // Workspace folders' package.json files too: npm ci wants every workspace its lockfile names.
+  const archive = spawnSync('sh', ['-c', `git archive ${sha} ${files.join(' ')} | tar -x -C '${dir}'`], { cwd: ROOT, encoding: 'utf8' });
+  if (archive.status !== 0) throw new Error(`git archive of ${sha}'s package files failed: ${archive.stderr}`);
+  log(`installing the runtime packages ${sha}'s lockfile pins, into ${path.relative(ROOT, modules)} (once) ...`);
+  const r = spawnSync('npm', ['ci', '--omit=dev', '--omit=optional', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: dir, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`npm ci for ${sha} failed:\n${(r.stderr || r.stdout).slice(-2000)}`);
+  fs.writeFileSync(done, '');
+  return modules;
 }
 
 /**
