@@ -122,8 +122,8 @@ export function buildRef(ref: string, log: (s: string) => void): { command: stri
   const packageJson = pkg.status === 0 ? pkg.stdout : '{}';
   // Its own node_modules serves the compiler in src/ and the compiled code in out/ alike: the
   // packages its lockfile pinned (a dependency upgrade is part of what is compared), else only
-  // what this checkout lacks.
-  const locked = installLockedDependencies(sha, buildRoot, log);
+  // what this checkout lacks. BENCH_VARIANT_DEPS=checkout compares the code alone.
+  const locked = process.env.BENCH_VARIANT_DEPS === 'checkout' ? null : installLockedDependencies(sha, buildRoot, log);
   if (locked) fs.symlinkSync(locked, path.join(src, 'node_modules'));
   const ownModules = locked ?? (installMissingDependencies(packageJson, src, log) ? path.join(src, 'node_modules') : null);
   log(`compiling git ${ref} (${sha}) into ${path.relative(ROOT, buildRoot)}/${sha} ...`);
