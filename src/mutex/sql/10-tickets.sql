@@ -171,10 +171,10 @@ END $$;
 
 
 -- A ticket as the service reads it (ticketFromRow in src/mutex/domain/ticket.ts maps it): the
--- columns it reads, its lock's names and its queue position. A column the service should see is
--- added here and there. Built as json text, not jsonb: no keys to sort, no binary form to build
--- and print again, so the answers of the hot path (queue, release) cost half as much; they embed
--- it as it is. A set's or pool ticket's JSON is mutex_set_ticket_json.
+-- columns it reads, its lock's names and its queue position; a new column the service should
+-- read is named here. Built as json text, not jsonb: no keys to sort, no binary form to build and
+-- print again, so the answers of the hot path (queue, release), which embed it as it is, cost
+-- less than half as much. A set's or pool ticket's JSON is mutex_set_ticket_json (every column).
 CREATE OR REPLACE FUNCTION mutex_ticket_text(t tickets, l locks) RETURNS json
 LANGUAGE sql STABLE AS $$
   SELECT CASE WHEN mutex_ticket_is_set(t) THEN mutex_set_ticket_json(t)::json
